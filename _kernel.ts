@@ -155,8 +155,12 @@ export class WaitQueue extends Blocker {
   #size = 0;
   readonly #describe: () => string;
 
-  constructor(describe: () => string) {
-    super();
+  /**
+   * @param describe What a parked task waits on, for `DeadlockError`.
+   * @param io True when a host event (socket readiness) wakes the waiters.
+   */
+  constructor(describe: () => string, io = false) {
+    super(io);
     this.#describe = describe;
   }
   get size(): number {
