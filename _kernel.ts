@@ -332,6 +332,9 @@ const SLICE_MS = 5;
 
 let running: Kernel | null = null;
 
+/** Each CancelledError that `cancel()` made, with the fiber it was thrown into. */
+const ownCancels: WeakMap<object, Fiber> = new WeakMap();
+
 /** The kernel running a task right now; throws, naming `where`, outside one. */
 export function currentKernel(where: string): Kernel {
   if (running === null) {
@@ -400,7 +403,7 @@ export class Kernel {
           await this.#sleepOnHost();
           slice = performance.now();
         } else if (this.timers.size > 0) {
-          this.#clock = this.timers.next;
+          this.#clock = Math.max(this.#clock, this.timers.next); // monotonic
         } else if (this.live.size > 0) {
           if (deadlock !== null) break; // stuck again while unwinding: give up
           deadlock = deadlockOf([...this.live]);
@@ -410,6 +413,7 @@ export class Kernel {
     } finally {
       this.running = false;
       this.#channel?.port1.close();
+      this.#channel?.port2.close();
       this.#channel = null;
     }
     const errors: unknown[] = deadlock ? [deadlock] : [];
@@ -487,7 +491,8 @@ export class Kernel {
     fiber.outcome = outcome;
     fiber.failed = failed;
     this.live.delete(fiber);
-    if (failed && outcome !== fiber.cancelError) this.#failures.push(fiber);
+    // A CancelledError of any of its own cancel() calls is no failure to report.
+    if (failed && ownCancels.get(outcome as object) !== fiber) this.#failures.push(fiber);
     fiber.joiners?.wakeAll();
   }
 
@@ -513,6 +518,7 @@ export class Kernel {
     if (fiber.cancelPending) return true;
     fiber.cancelPending = true;
     fiber.cancelError = new CancelledError(reason);
+    ownCancels.set(fiber.cancelError, fiber);
     const blocker = fiber.blocker;
     if (blocker !== null) {
       blocker.abandon(fiber);

@@ -151,7 +151,12 @@ export class Loop {
     task: Awaitable<T> | Iterator<unknown, T, unknown> | PromiseLike<T>,
     options: TaskOptions = {},
   ): Task<T> {
-    const name = options?.name;
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError(
+        `Loop.addTask(task, options): 'options' must be an object, received ${show(options)}`,
+      );
+    }
+    const name = options.name;
     if (name !== undefined && typeof name !== "string") {
       throw new TypeError(
         `Loop.addTask(task, options): 'options.name' must be a string, received ${show(name)}`,
@@ -381,6 +386,10 @@ export function sleepUntil(time: number): Coroutine<void> {
 
 function* sleepTo(time: number): Coroutine<void> {
   const kernel = currentKernel("sleepUntil()");
+  if (time < kernel.now()) {
+    yield; // in the past: yields once, like interrupt()
+    return;
+  }
   kernel.current!.deadline = time;
   yield kernel.timers;
 }
@@ -486,12 +495,23 @@ function* gatherChild(
   }
 }
 
-/** Waits for a task to end, consuming its error (a child being torn down). */
+/**
+ * Waits for a task to end, consuming its error (a child being torn down). A
+ * second cancel() of the waiting task does not cut the wait short: the caller
+ * is already unwinding, and must not end before its children.
+ */
 function* joinQuietly(task: Task<unknown>): Coroutine<void> {
+  while (!task.done) {
+    try {
+      yield* task;
+    } catch {
+      // Consumed: the caller is already throwing its own error.
+    }
+  }
   try {
-    yield* task;
+    task.result(); // observed, even if it ended between two joins
   } catch {
-    // Consumed: the caller is already throwing its own error.
+    // Consumed, as above.
   }
 }
 
