@@ -30,6 +30,10 @@
  *   `setTimeout(0)` is clamped and costs about 2 ms per return.
  * - Tasks are intrusive nodes: the wait queues link fibers directly and the
  *   timer heap stores them, so parking allocates nothing.
+ * - The ready queue is two arrays: a cycle takes the one filled so far and
+ *   walks it by index while new arrivals fill the other. That is O(1) per
+ *   push and pop, and ran bare switches 1.2x faster than a ring buffer kept
+ *   in fields.
  */
 
 import type { Loop } from "./loop.ts";
@@ -83,11 +87,10 @@ export interface Awaitable<T> {
   [Symbol.iterator](): Iterator<unknown, T, unknown>;
 }
 
-const READY = 0; // in the ready queue after a bare yield, or new
-const WOKEN = 1; // in the ready queue, woken by its blocker with a value
-const RUNNING = 2;
-const PARKED = 3;
-const DONE = 4;
+const READY = 0; // new, or ready (or running) after a bare yield
+const WOKEN = 1; // ready (or running) after its blocker woke it with a value
+const PARKED = 2;
+const DONE = 3;
 
 /** A task's state inside the kernel. `Task` is its public handle. */
 export class Fiber {
@@ -298,35 +301,6 @@ class Forever extends Blocker {
 /** The blocker of `sleep(Infinity)`. */
 export const FOREVER: Blocker = new Forever();
 
-/** A FIFO ring buffer: O(1) push and shift, no per-item allocation. */
-export class Ring<T> {
-  #items: (T | undefined)[] = new Array(64);
-  #head = 0;
-  #length = 0;
-
-  get length(): number {
-    return this.#length;
-  }
-  push(item: T): void {
-    const items = this.#items;
-    if (this.#length === items.length) {
-      // Unroll into a buffer twice the size; capacities stay powers of two.
-      this.#items = [...items.slice(this.#head), ...items.slice(0, this.#head)];
-      this.#items.length = 2 * items.length;
-      this.#head = 0;
-    }
-    this.#items[(this.#head + this.#length++) & (this.#items.length - 1)] = item;
-  }
-  shift(): T {
-    const items = this.#items;
-    const item = items[this.#head] as T;
-    items[this.#head] = undefined;
-    this.#head = (this.#head + 1) & (items.length - 1);
-    this.#length--;
-    return item;
-  }
-}
-
 /** Longest stretch of work (ms) before the loop lets the host run. */
 const SLICE_MS = 5;
 
@@ -352,7 +326,10 @@ export function currentFiber(where: string): Fiber {
 
 /** The scheduler of one `Loop`. */
 export class Kernel {
-  readonly ready: Ring<Fiber> = new Ring();
+  /** Fibers ready for the next cycle; a cycle swaps it with #batch and runs that. */
+  #ready: (Fiber | undefined)[] = [];
+  #readyLength = 0;
+  #batch: (Fiber | undefined)[] = [];
   readonly timers: TimerHeap = new TimerHeap();
   /** Live fibers, in creation order. */
   readonly live: Set<Fiber> = new Set();
@@ -379,7 +356,7 @@ export class Kernel {
   spawn(it: Iterator<unknown, unknown, unknown>, name?: string): Fiber {
     const fiber = new Fiber(this, it, ++this.#ids, name);
     this.live.add(fiber);
-    this.ready.push(fiber);
+    this.#ready[this.#readyLength++] = fiber;
     this.#notifyHost();
     return fiber;
   }
@@ -392,16 +369,12 @@ export class Kernel {
     this.running = true;
     let deadlock: DeadlockError | null = null;
     try {
-      let slice = performance.now();
       while (this.live.size > 0) {
-        this.#cycle();
-        if (this.ready.length > 0) {
-          if (performance.now() - slice < SLICE_MS) continue;
+        this.#runSlice();
+        if (this.#readyLength > 0) {
           await this.#hostTick();
-          slice = performance.now();
         } else if (this.#io > 0 || (!this.virtual && this.timers.size > 0)) {
           await this.#sleepOnHost();
-          slice = performance.now();
         } else if (this.timers.size > 0) {
           this.#clock = Math.max(this.#clock, this.timers.next); // monotonic
         } else if (this.live.size > 0) {
@@ -430,14 +403,25 @@ export class Kernel {
     }
   }
 
-  #cycle(): void {
+  /** Runs cycles until no fiber is ready or SLICE_MS have passed. */
+  #runSlice(): void {
     const outer = running;
     running = this;
     try {
-      if (this.timers.size > 0) this.timers.expire(this.now());
-      for (let n = this.ready.length; n > 0; n--) {
-        this.#step(this.ready.shift());
-      }
+      const end = performance.now() + SLICE_MS;
+      do {
+        if (this.timers.size > 0) this.timers.expire(this.now());
+        const batch = this.#ready;
+        const n = this.#readyLength;
+        this.#ready = this.#batch;
+        this.#readyLength = 0;
+        this.#batch = batch;
+        for (let i = 0; i < n; i++) {
+          const fiber = batch[i]!;
+          batch[i] = undefined;
+          this.#step(fiber);
+        }
+      } while (this.#readyLength > 0 && performance.now() < end);
     } finally {
       running = outer;
       this.current = null;
@@ -445,44 +429,56 @@ export class Kernel {
   }
 
   #step(fiber: Fiber): void {
-    const it = fiber.it!;
-    const woken = fiber.state === WOKEN;
-    fiber.state = RUNNING;
     this.current = fiber;
     let r: IteratorResult<unknown, unknown>;
     try {
-      if (fiber.raise) {
-        const error = fiber.resume;
-        fiber.raise = false;
-        fiber.resume = undefined;
-        r = throwInto(it, error);
-      } else if (fiber.cancelPending && !woken) {
-        fiber.cancelPending = false;
-        r = throwInto(it, fiber.cancelError);
+      if (fiber.raise || (fiber.cancelPending && fiber.state !== WOKEN)) {
+        r = this.#throwIn(fiber);
       } else {
         const value = fiber.resume;
         fiber.resume = undefined;
-        r = it.next(value);
+        r = fiber.it!.next(value);
       }
     } catch (error) {
       this.#finish(fiber, error, true);
       return;
     }
+    const y = r.value;
     if (r.done) {
-      this.#finish(fiber, r.value, false);
-    } else if (r.value instanceof Blocker && !fiber.cancelPending) {
+      this.#finish(fiber, y, false);
+    } else if (y === undefined) {
+      fiber.state = READY;
+      this.#ready[this.#readyLength++] = fiber;
+    } else if (y instanceof Blocker && !fiber.cancelPending) {
       fiber.state = PARKED;
-      fiber.blocker = r.value;
-      if (r.value.io) this.#io++;
-      r.value.park(fiber);
+      fiber.blocker = y;
+      if (y.io) this.#io++;
+      y.park(fiber);
     } else {
-      if (r.value !== undefined && !(r.value instanceof Blocker)) {
-        fiber.resume = foreignYield(fiber, r.value);
+      if (!(y instanceof Blocker)) {
+        fiber.resume = foreignYield(fiber, y);
         fiber.raise = true;
       }
       fiber.state = READY;
-      this.ready.push(fiber);
+      this.#ready[this.#readyLength++] = fiber;
     }
+  }
+
+  /** Throws the pending error, or else the pending cancellation, into the fiber. */
+  #throwIn(fiber: Fiber): IteratorResult<unknown, unknown> {
+    let error: unknown = fiber.cancelError;
+    if (fiber.raise) {
+      error = fiber.resume;
+      fiber.raise = false;
+      fiber.resume = undefined;
+    } else {
+      fiber.cancelPending = false;
+    }
+    fiber.state = READY;
+    const it = fiber.it!;
+    if (it.throw) return it.throw(error);
+    it.return?.();
+    throw error;
   }
 
   #finish(fiber: Fiber, outcome: unknown, failed: boolean): void {
@@ -502,7 +498,7 @@ export class Kernel {
     fiber.blocker = null;
     fiber.resume = value;
     fiber.state = WOKEN;
-    this.ready.push(fiber);
+    this.#ready[this.#readyLength++] = fiber;
     this.#notifyHost();
   }
 
@@ -563,15 +559,6 @@ export class Kernel {
       port.postMessage(null);
     });
   }
-}
-
-function throwInto(
-  it: Iterator<unknown, unknown, unknown>,
-  error: unknown,
-): IteratorResult<unknown, unknown> {
-  if (it.throw) return it.throw(error);
-  it.return?.();
-  throw error;
 }
 
 function foreignYield(fiber: Fiber, value: unknown): TypeError {

@@ -14,7 +14,7 @@
  * @module
  */
 
-import { type Awaitable, type Coroutine, currentFiber, Ring, WaitQueue } from "./_kernel.ts";
+import { type Awaitable, type Coroutine, currentFiber, WaitQueue } from "./_kernel.ts";
 import { checkCount } from "./_validate.ts";
 
 /**
@@ -532,6 +532,35 @@ export class Queue<T> {
       putter.payload = undefined;
       this.#putters.wakeOne();
     }
+    return item;
+  }
+}
+
+/** A FIFO ring buffer: O(1) push and shift, no per-item allocation. */
+class Ring<T> {
+  #items: (T | undefined)[] = new Array(64);
+  #head = 0;
+  #length = 0;
+
+  get length(): number {
+    return this.#length;
+  }
+  push(item: T): void {
+    const items = this.#items;
+    if (this.#length === items.length) {
+      // Unroll into a buffer twice the size; capacities stay powers of two.
+      this.#items = [...items.slice(this.#head), ...items.slice(0, this.#head)];
+      this.#items.length = 2 * items.length;
+      this.#head = 0;
+    }
+    this.#items[(this.#head + this.#length++) & (this.#items.length - 1)] = item;
+  }
+  shift(): T {
+    const items = this.#items;
+    const item = items[this.#head] as T;
+    items[this.#head] = undefined;
+    this.#head = (this.#head + 1) & (items.length - 1);
+    this.#length--;
     return item;
   }
 }
