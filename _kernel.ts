@@ -90,17 +90,21 @@ export interface Awaitable<T> {
 const READY = 0; // new, or ready (or running) after a bare yield
 const WOKEN = 1; // ready (or running) after its blocker woke it with a value
 const PARKED = 2;
-const DONE = 3;
+const RETURNED = 3; // done: from here on, `value` holds the outcome
+const FAILED = 4;
 
 /** A task's state inside the kernel. `Task` is its public handle. */
 export class Fiber {
   state = READY;
-  /** The value (or, with `raise`, the error) the next step sends in. */
-  resume: unknown = undefined;
+  /**
+   * One slot, three uses that never overlap: while parked, what the fiber
+   * carries (`Queue.put`'s item); when woken, what the next step sends in
+   * (with `raise`, the error thrown in); once done, its return value or error.
+   */
+  value: unknown = undefined;
   raise = false;
-  /** Set by `cancel()` until `cancelError` has been thrown in. */
-  cancelPending = false;
-  cancelError: CancelledError | null = null;
+  /** The CancelledError a `cancel()` made, until it is thrown in. */
+  cancelPending: CancelledError | null = null;
   blocker: Blocker | null = null;
   /** Links in the WaitQueue the fiber is parked in. */
   prev: Fiber | null = null;
@@ -109,13 +113,7 @@ export class Fiber {
   deadline = 0;
   seq = 0;
   heapIndex = -1;
-  /** A slot for the primitive the fiber is parked on (`Queue.put`'s item). */
-  payload: unknown = undefined;
   joiners: WaitQueue | null = null;
-  /** The return value, or the error when `failed`. */
-  outcome: unknown = undefined;
-  failed = false;
-  observed = false;
   readonly handle: Task<unknown>;
 
   constructor(
@@ -340,7 +338,8 @@ export class Kernel {
   #io = 0;
   #clock = 0;
   #ids = 0;
-  #failures: Fiber[] = [];
+  /** Fibers that failed and whose error no one has observed yet. */
+  #failures: Set<Fiber> = new Set();
   #wakeHost: (() => void) | null = null;
   #hostTimer: ReturnType<typeof setTimeout> | undefined = undefined;
   #channel: MessageChannel | null = null;
@@ -390,10 +389,8 @@ export class Kernel {
       this.#channel = null;
     }
     const errors: unknown[] = deadlock ? [deadlock] : [];
-    for (const fiber of this.#failures) {
-      if (!fiber.observed) errors.push(fiber.outcome);
-    }
-    this.#failures = [];
+    for (const fiber of this.#failures) errors.push(fiber.value);
+    this.#failures.clear();
     if (errors.length === 1) throw errors[0];
     if (errors.length > 1) {
       throw new AggregateError(
@@ -432,11 +429,11 @@ export class Kernel {
     this.current = fiber;
     let r: IteratorResult<unknown, unknown>;
     try {
-      if (fiber.raise || (fiber.cancelPending && fiber.state !== WOKEN)) {
+      if (fiber.raise || (fiber.cancelPending !== null && fiber.state !== WOKEN)) {
         r = this.#throwIn(fiber);
       } else {
-        const value = fiber.resume;
-        fiber.resume = undefined;
+        const value = fiber.value;
+        fiber.value = undefined;
         r = fiber.it!.next(value);
       }
     } catch (error) {
@@ -449,14 +446,14 @@ export class Kernel {
     } else if (y === undefined) {
       fiber.state = READY;
       this.#ready[this.#readyLength++] = fiber;
-    } else if (y instanceof Blocker && !fiber.cancelPending) {
+    } else if (y instanceof Blocker && fiber.cancelPending === null) {
       fiber.state = PARKED;
       fiber.blocker = y;
       if (y.io) this.#io++;
       y.park(fiber);
     } else {
       if (!(y instanceof Blocker)) {
-        fiber.resume = foreignYield(fiber, y);
+        fiber.value = foreignYield(fiber, y);
         fiber.raise = true;
       }
       fiber.state = READY;
@@ -466,14 +463,14 @@ export class Kernel {
 
   /** Throws the pending error, or else the pending cancellation, into the fiber. */
   #throwIn(fiber: Fiber): IteratorResult<unknown, unknown> {
-    let error: unknown = fiber.cancelError;
+    let error: unknown = fiber.cancelPending;
     if (fiber.raise) {
-      error = fiber.resume;
+      error = fiber.value;
       fiber.raise = false;
-      fiber.resume = undefined;
     } else {
-      fiber.cancelPending = false;
+      fiber.cancelPending = null;
     }
+    fiber.value = undefined;
     fiber.state = READY;
     const it = fiber.it!;
     if (it.throw) return it.throw(error);
@@ -482,21 +479,25 @@ export class Kernel {
   }
 
   #finish(fiber: Fiber, outcome: unknown, failed: boolean): void {
-    fiber.state = DONE;
+    fiber.state = failed ? FAILED : RETURNED;
     fiber.it = null;
-    fiber.outcome = outcome;
-    fiber.failed = failed;
+    fiber.value = outcome;
     this.live.delete(fiber);
     // A CancelledError of any of its own cancel() calls is no failure to report.
-    if (failed && ownCancels.get(outcome as object) !== fiber) this.#failures.push(fiber);
+    if (failed && ownCancels.get(outcome as object) !== fiber) this.#failures.add(fiber);
     fiber.joiners?.wakeAll();
+  }
+
+  /** Marks a failed fiber's error as seen: `run()` will not report it. */
+  observe(fiber: Fiber): void {
+    this.#failures.delete(fiber);
   }
 
   /** Readies a fiber its blocker has just forgotten, sending in `value`. */
   wake(fiber: Fiber, value: unknown): void {
     if (fiber.blocker!.io) this.#io--;
     fiber.blocker = null;
-    fiber.resume = value;
+    fiber.value = value;
     fiber.state = WOKEN;
     this.#ready[this.#readyLength++] = fiber;
     this.#notifyHost();
@@ -510,11 +511,10 @@ export class Kernel {
 
   /** `Task.cancel()`: see the header. */
   cancel(fiber: Fiber, reason?: unknown): boolean {
-    if (fiber.state === DONE) return false;
-    if (fiber.cancelPending) return true;
-    fiber.cancelPending = true;
-    fiber.cancelError = new CancelledError(reason);
-    ownCancels.set(fiber.cancelError, fiber);
+    if (fiber.state >= RETURNED) return false;
+    if (fiber.cancelPending !== null) return true;
+    fiber.cancelPending = new CancelledError(reason);
+    ownCancels.set(fiber.cancelPending, fiber);
     const blocker = fiber.blocker;
     if (blocker !== null) {
       blocker.abandon(fiber);
@@ -651,7 +651,7 @@ export class Task<T> implements Awaitable<T> {
    * ```
    */
   get done(): boolean {
-    return this.#fiber.state === DONE;
+    return this.#fiber.state >= RETURNED;
   }
 
   /**
@@ -671,7 +671,7 @@ export class Task<T> implements Awaitable<T> {
    */
   get cancelled(): boolean {
     const fiber = this.#fiber;
-    return fiber.failed && fiber.outcome instanceof CancelledError;
+    return fiber.state === FAILED && fiber.value instanceof CancelledError;
   }
 
   /**
@@ -698,14 +698,14 @@ export class Task<T> implements Awaitable<T> {
    */
   result(): T {
     const fiber = this.#fiber;
-    if (fiber.state !== DONE) {
+    if (fiber.state < RETURNED) {
       throw new Error(`Task.result(): task "${fiber.name}" is not done yet`);
     }
-    if (fiber.failed) {
-      fiber.observed = true;
-      throw fiber.outcome;
+    if (fiber.state === FAILED) {
+      fiber.kernel.observe(fiber);
+      throw fiber.value;
     }
-    return fiber.outcome as T;
+    return fiber.value as T;
   }
 
   /**
@@ -770,7 +770,7 @@ export class Task<T> implements Awaitable<T> {
    */
   *[Symbol.iterator](): Coroutine<T> {
     const fiber = this.#fiber;
-    if (fiber.state !== DONE) {
+    if (fiber.state < RETURNED) {
       if (currentFiber("Task join") === fiber) {
         throw new Error(`Task "${fiber.name}" cannot join itself`);
       }

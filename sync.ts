@@ -499,7 +499,7 @@ export class Queue<T> {
       this.#items.push(item);
       return;
     }
-    currentFiber("Queue.put()").payload = item;
+    currentFiber("Queue.put()").value = item;
     yield this.#putters; // woken once a get() moved the item in
   }
 
@@ -528,9 +528,8 @@ export class Queue<T> {
     const item = this.#items.shift();
     const putter = this.#putters.first;
     if (putter !== null) {
-      this.#items.push(putter.payload as T);
-      putter.payload = undefined;
-      this.#putters.wakeOne();
+      this.#items.push(putter.value as T);
+      this.#putters.wakeOne(); // clears putter.value
     }
     return item;
   }

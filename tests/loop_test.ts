@@ -396,7 +396,12 @@ describe("a task that yields something the loop does not understand", () => {
   const cases: [string, () => unknown, string[]][] = [
     ["yield 1", () => 1, ["yielded 1", "a value the loop does not understand"]],
     ['yield "x"', () => "x", ['yielded "x"']],
-    ["yield sleep(1)", () => sleep(1), ["a generator object", "use `yield*`, not `yield`"]],
+    ["yield sleep(1)", () => sleep(1), ["an awaitable", "use `yield*`, not `yield`"]],
+    [
+      "yield child()",
+      () => (function* child() {})(),
+      ["a generator object", "use `yield*`, not `yield`"],
+    ],
     ["yield promise", () => Promise.resolve(1), ["a promise", "yield* fromPromise(p)"]],
     ["yield {}", () => ({}), ["an object (Object)"]],
   ];
@@ -484,8 +489,16 @@ Deno.test("gather(), fromPromise() and deadline() reject bad arguments, naming t
 
 Deno.test("waits check their arguments when called but need a loop only when they run", async () => {
   const nap = sleep(5); // no loop yet: fine
-  assertThrows(() => nap.next(), Error, "sleep(): no loop is running a task right now");
-  assertThrows(() => sleepUntil(5).next(), Error, "sleepUntil(): no loop is running");
+  assertThrows(
+    () => nap[Symbol.iterator]().next(),
+    Error,
+    "sleep(): no loop is running a task right now",
+  );
+  assertThrows(
+    () => sleepUntil(5)[Symbol.iterator]().next(),
+    Error,
+    "sleepUntil(): no loop is running",
+  );
   assertThrows(() => gather(sleep(1)).next(), Error, "Loop.current: no loop is running");
   const loop = new Loop({ virtualTime: true });
   const log: string[] = [];
@@ -810,7 +823,7 @@ Deno.test("Task.cancel() before the first step of a promise task: the promise do
 });
 
 describe("Task.cancel() of a task parked in", () => {
-  const cases: [string, () => Coroutine<unknown>][] = [
+  const cases: [string, () => Awaitable<unknown>][] = [
     ["sleep()", () => sleep(1000)],
     ["sleep(Infinity)", () => sleep(Infinity)],
     ["sleepUntil()", () => sleepUntil(500)],
