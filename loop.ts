@@ -263,7 +263,7 @@ export class Loop {
    * ```
    */
   tasks(): Task<unknown>[] {
-    return Array.from(this.#kernel.live, (fiber) => fiber.handle);
+    return this.#kernel.live().map((fiber) => fiber.handle);
   }
 }
 
@@ -318,6 +318,7 @@ export function interrupt(): Awaitable<void> {
 
 const YIELDED: IteratorResult<undefined, void> = Object.freeze({ value: undefined, done: false });
 const RETURNED: IteratorResult<undefined, void> = Object.freeze({ value: undefined, done: true });
+const SLEEP_FOREVER: IteratorResult<unknown, void> = Object.freeze({ value: FOREVER, done: false });
 
 /**
  * One suspension as a plain iterator: `next()` yields once (a bare yield, or
@@ -341,12 +342,12 @@ class OneYield implements Iterator<unknown, void, unknown> {
     this.#yielded = true;
     const time = this.#time;
     if (time === undefined) return YIELDED;
-    if (time === Infinity) return { value: FOREVER, done: false };
+    if (time === Infinity) return SLEEP_FOREVER;
     const kernel = currentKernel(this.#absolute ? "sleepUntil()" : "sleep()");
     const now = kernel.now();
     if (this.#absolute && time < now) return YIELDED; // in the past: yields once
-    kernel.current!.deadline = this.#absolute ? time : now + time;
-    return { value: kernel.timers, done: false };
+    kernel.current!.value = this.#absolute ? time : now + time; // the deadline, for the heap
+    return kernel.sleepStep;
   }
   return(value?: unknown): IteratorResult<unknown, void> {
     this.#yielded = true;
