@@ -36,3 +36,4 @@
 
 export * from "./loop.ts";
 export * from "./sync.ts";
+export * from "./socket.ts";
