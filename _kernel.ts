@@ -371,6 +371,10 @@ export class Kernel {
   /** Fibers that failed and whose error no one has observed yet. */
   #failures: Set<Fiber> = new Set();
   #wakeHost: (() => void) | null = null;
+  /** Clock reads in #runSlice: steps between two, steps since the last, its time. */
+  #stride = 16;
+  #sinceRead = 0;
+  #lastRead = 0;
   #hostTimer: ReturnType<typeof setTimeout> | undefined = undefined;
 
   constructor(readonly loop: Loop, readonly virtual: boolean) {}
@@ -436,18 +440,17 @@ export class Kernel {
   }
 
   /**
-   * Runs cycles until no fiber is ready or SLICE_MS have passed. The clock is
-   * read about every CLOCK_MS of work, at the pace of the steps so far (at
-   * most 3x more steps each time), not every cycle: a read costs ~120 ns.
+   * Runs cycles until no fiber can go on or SLICE_MS have passed. A slice that
+   * ends early reads no clock unless a timer may be due: reads happen every
+   * #stride steps (see #readClock), since one costs ~120 ns, several switches.
    */
   #runSlice(): void {
     const outer = running;
     running = this;
     try {
-      const start = performance.now();
-      let now = start;
-      let steps = 0;
-      let readAt = 1;
+      let start = NaN; // the first clock read of this slice
+      let now = this.#lastRead;
+      if (!this.virtual && this.timers.size > 0) start = now = this.#readClock();
       do {
         if (this.virtual) {
           if (this.#readyLength === 0 && this.#io === 0 && this.timers.size > 0) {
@@ -467,17 +470,30 @@ export class Kernel {
           batch[i] = undefined;
           this.#step(fiber);
         }
-        steps += n;
-        if (steps >= readAt) {
-          now = performance.now();
-          const perMs = steps / Math.max(now - start, 0.001);
-          readAt = steps + Math.max(1, Math.min(2 * steps, Math.floor(perMs * CLOCK_MS)));
+        this.#sinceRead += n;
+        if (this.#sinceRead >= this.#stride) {
+          now = this.#readClock();
+          if (Number.isNaN(start)) start = now;
         }
-      } while (this.#canGoOn() && now - start < SLICE_MS);
+      } while (this.#canGoOn() && !(now - start >= SLICE_MS));
     } finally {
       running = outer;
       this.current = null;
     }
+  }
+
+  /**
+   * Reads the clock and sets #stride to the steps that take about CLOCK_MS at
+   * the pace since the last read (1 to 256: the cap bounds the harm if steps
+   * turn slow at once).
+   */
+  #readClock(): number {
+    const now = performance.now();
+    const perMs = this.#sinceRead / Math.max(now - this.#lastRead, 0.001);
+    this.#stride = Math.min(256, Math.max(1, Math.floor(perMs * CLOCK_MS)));
+    this.#sinceRead = 0;
+    this.#lastRead = now;
+    return now;
   }
 
   /** Whether a cycle can run now: a fiber is ready, or virtual time can jump. */
@@ -593,8 +609,10 @@ export class Kernel {
     const wakeHost = this.#wakeHost;
     if (wakeHost === null) return;
     this.#wakeHost = null;
-    clearTimeout(this.#hostTimer);
-    this.#hostTimer = undefined;
+    if (this.#hostTimer !== undefined) {
+      clearTimeout(this.#hostTimer);
+      this.#hostTimer = undefined;
+    }
     wakeHost();
   }
 
