@@ -1,0 +1,541 @@
+// Copyright 2026 the boucle authors. MIT license.
+// Echo throughput: boucle's AIOSocket against a plain async Deno echo
+// (`Deno.listen`, `conn.read`, `conn.write`, async functions), in one process
+// and one run, on 127.0.0.1 with a port chosen by the system (port 0).
+//
+//   deno run --allow-net=127.0.0.1 bench/echo.ts [--reps N] [--seconds S] [--mib M] [--json]
+//
+// Both systems run the same program, written once with `yield*` on a Loop and
+// once with `await`; each measurement has the server and its clients in this
+// process (for boucle: all on one new Loop; for Deno: on Deno's own loop).
+//
+// - The server, the same in every workload: it accepts the connections, then
+//   one echo per connection reads up to 64 KiB (`recv(65536)` /
+//   `conn.read()` into a 64 KiB buffer) and writes back all it got
+//   (`sendAll` / `conn.write()` until all is written). At end of stream it
+//   half-closes (`shutdown()` / `closeWrite()`) and closes.
+// - Round trips/s, 1 client and 100 clients: every client connects before
+//   the clock starts. Then each client, until a deadline S seconds away,
+//   sends a 64-byte message (its bytes depend on the client and the round
+//   trip's number), reads until 64 bytes are back, and checks every byte
+//   against what it sent. The figure is all clients' round trips divided by
+//   the time until the last client has finished its last one. Afterwards each
+//   client half-closes and checks that the echo sends nothing more (end of
+//   stream), outside the clock.
+// - Streaming MiB/s: one client connection, two tasks on it. The writer sends
+//   M MiB in 64 KiB chunks (`sendAll` / write until all is written) and
+//   half-closes; the server echoes everything back; the reader receives
+//   (`recv(65536)` / `conn.read()` into a 64 KiB buffer), counts, and checks a
+//   byte pattern every 4,093 bytes and at the end of each piece (chunk n
+//   carries pattern n mod 5, so a lost, repeated or shifted chunk shows),
+//   until end of stream; it must count exactly M MiB. The clock runs from
+//   the first send to the reader's end of stream; the figure is M over that
+//   time: payload MiB/s, each byte crossing loopback twice.
+//
+// Each workload runs --reps times per system (default 3), alternating the
+// order (boucle first, then Deno first, …) after an untimed warm-up of each;
+// the figure is the median of the repetitions and the ratio is boucle's
+// median over Deno's (> 1: boucle is faster). A wrong byte, a short count or
+// a measurement that overruns its time limit ends the process with an error.
+//
+// Output: a table; with --json, a last line for bench/run.ts:
+//   {"rows":[{"workload","unit","boucle","deno"}, ...]}
+// Permissions: --allow-net=127.0.0.1 only.
+
+import { type AIOSocket, aiosocket, type Coroutine, gather, Loop } from "../mod.ts";
+
+const HOSTNAME = "127.0.0.1";
+/** Bytes of a round-trip message. */
+const MESSAGE = 64;
+/** Bytes of a streamed chunk, and the most one read may bring. */
+const CHUNK = 64 * 1024;
+const MIB = 1024 * 1024;
+/** Stream chunk n carries pattern n % VARIANTS. */
+const VARIANTS = 5;
+/** The reader checks one byte in this many (a prime: not aligned with chunks). */
+const STRIDE = 4093;
+/** A measurement overrunning its expected time by this much is a hang. */
+const GRACE_MS = 30_000;
+
+// Options ---------------------------------------------------------------------
+
+interface Options {
+  reps: number;
+  seconds: number;
+  mib: number;
+  json: boolean;
+}
+
+function parseOptions(args: string[]): Options {
+  const options: Options = { reps: 3, seconds: 1.5, mib: 256, json: false };
+  const usage = "use --reps N, --seconds S, --mib M, --json";
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === "--json") {
+      options.json = true;
+      continue;
+    }
+    const m = /^--(reps|seconds|mib)(?:=(.*))?$/.exec(arg);
+    if (m === null) throw new TypeError(`bench/echo.ts: unknown argument ${arg}; ${usage}`);
+    const text = m[2] ?? args[++i];
+    const value = Number(text);
+    const name = m[1] as "reps" | "seconds" | "mib";
+    const ok = name === "seconds"
+      ? Number.isFinite(value) && value > 0
+      : Number.isInteger(value) && value >= 1;
+    if (text === undefined || text === "" || !ok) {
+      const what = name === "seconds" ? "a number > 0" : "an integer >= 1";
+      throw new RangeError(`bench/echo.ts: --${name} must be ${what}, received ${text}`);
+    }
+    options[name] = value;
+  }
+  return options;
+}
+
+// Byte patterns, shared by both systems -------------------------------------------
+
+/** Byte `j` of client `id`'s message in round trip `seq`. */
+function messageByte(id: number, seq: number, j: number): number {
+  return (id * 11 + seq * 31 + j * 7) & 0xff;
+}
+
+function fillMessage(message: Uint8Array, id: number, seq: number): void {
+  for (let j = 0; j < MESSAGE; j++) message[j] = messageByte(id, seq, j);
+}
+
+/** Checks `length` bytes of a reply that start at byte `offset` of the message. */
+function checkReply(
+  bytes: Uint8Array,
+  length: number,
+  offset: number,
+  id: number,
+  seq: number,
+): void {
+  for (let j = 0; j < length; j++) {
+    if (bytes[j] !== messageByte(id, seq, offset + j)) {
+      throw new Error(
+        `echo: client ${id}, round trip ${seq}: byte ${offset + j} is ${bytes[j]}, ` +
+          `expected ${messageByte(id, seq, offset + j)}`,
+      );
+    }
+  }
+}
+
+function streamByte(variant: number, i: number): number {
+  return (i * 7 + (i >>> 8) + variant * 53) & 0xff;
+}
+
+/** The stream's chunks: chunk n of the stream is CHUNKS[n % VARIANTS]. */
+const CHUNKS = Array.from({ length: VARIANTS }, (_, variant) => {
+  const chunk = new Uint8Array(CHUNK);
+  for (let i = 0; i < CHUNK; i++) chunk[i] = streamByte(variant, i);
+  return chunk;
+});
+
+/** The byte at `offset` of the stream. */
+function streamAt(offset: number): number {
+  return streamByte(Math.floor(offset / CHUNK) % VARIANTS, offset % CHUNK);
+}
+
+/** Checks a received piece of `length` bytes starting at stream byte `offset`. */
+function checkPiece(bytes: Uint8Array, length: number, offset: number): void {
+  const check = (i: number) => {
+    if (bytes[i] !== streamAt(offset + i)) {
+      throw new Error(
+        `echo: stream byte ${offset + i} is ${bytes[i]}, expected ${streamAt(offset + i)}`,
+      );
+    }
+  };
+  for (let i = 0; i < length; i += STRIDE) check(i);
+  if (length > 0) check(length - 1);
+}
+
+/** A measurement: how much work was done, in how many seconds. */
+interface Figure {
+  amount: number;
+  seconds: number;
+}
+
+// boucle ---------------------------------------------------------------------------
+
+function* boucleAccept(server: AIOSocket<"tcp">, n: number): Coroutine<AIOSocket<"tcp">[]> {
+  const conns: AIOSocket<"tcp">[] = [];
+  try {
+    while (conns.length < n) conns.push(yield* server.accept());
+  } catch (error) {
+    for (const conn of conns) conn.close();
+    throw error;
+  }
+  return conns;
+}
+
+function* boucleEcho(conn: AIOSocket<"tcp">): Coroutine<void> {
+  using _conn = conn;
+  for (;;) {
+    const bytes = yield* conn.recv(CHUNK);
+    if (bytes.length === 0) break;
+    yield* conn.sendAll(bytes);
+  }
+  yield* conn.shutdown();
+}
+
+/** Opens `clients` connections to an echo; runs `body` with them; closes all. */
+function* boucleSession<T>(
+  clients: number,
+  body: (socks: AIOSocket<"tcp">[]) => Coroutine<T>,
+): Coroutine<T> {
+  using server = aiosocket();
+  yield* server.bind({ hostname: HOSTNAME, port: 0 });
+  yield* server.listen();
+  const addr = { hostname: HOSTNAME, port: server.localAddr.port };
+  const socks = Array.from({ length: clients }, () => aiosocket());
+  try {
+    const [conns] = yield* gather(
+      boucleAccept(server, clients),
+      gather(...socks.map((sock) => sock.connect(addr))),
+    );
+    const loop = Loop.current;
+    const echoes = conns.map((conn) => loop.addTask(boucleEcho(conn)));
+    const result = yield* body(socks);
+    yield* gather(...echoes);
+    return result;
+  } finally {
+    for (const sock of socks) sock.close();
+  }
+}
+
+function* boucleClient(sock: AIOSocket<"tcp">, id: number, deadline: number): Coroutine<number> {
+  const message = new Uint8Array(MESSAGE);
+  let seq = 0;
+  while (performance.now() < deadline) {
+    fillMessage(message, id, seq);
+    yield* sock.sendAll(message);
+    for (let got = 0; got < MESSAGE;) {
+      const bytes = yield* sock.recv(MESSAGE - got);
+      if (bytes.length === 0) throw new Error(`echo: client ${id}: end of stream in a reply`);
+      checkReply(bytes, bytes.length, got, id, seq);
+      got += bytes.length;
+    }
+    seq++;
+  }
+  return seq;
+}
+
+/** Half-closes a client and checks that the echo sends nothing more. */
+function* boucleFinish(sock: AIOSocket<"tcp">): Coroutine<void> {
+  yield* sock.shutdown();
+  const rest = yield* sock.recv(CHUNK);
+  if (rest.length !== 0) throw new Error(`echo: ${rest.length} bytes more than were sent`);
+}
+
+function boucleRoundTrips(clients: number, ms: number): Coroutine<Figure> {
+  return boucleSession(clients, function* (socks) {
+    const start = performance.now();
+    const counts = yield* gather(...socks.map((sock, id) => boucleClient(sock, id, start + ms)));
+    const seconds = (performance.now() - start) / 1e3;
+    yield* gather(...socks.map(boucleFinish));
+    return { amount: counts.reduce((a, b) => a + b, 0), seconds };
+  });
+}
+
+function* boucleWriter(sock: AIOSocket<"tcp">, total: number): Coroutine<void> {
+  for (let n = 0; n * CHUNK < total; n++) yield* sock.sendAll(CHUNKS[n % VARIANTS]!);
+  yield* sock.shutdown();
+}
+
+function* boucleReader(sock: AIOSocket<"tcp">): Coroutine<number> {
+  let got = 0;
+  for (;;) {
+    const bytes = yield* sock.recv(CHUNK);
+    if (bytes.length === 0) return got;
+    checkPiece(bytes, bytes.length, got);
+    got += bytes.length;
+  }
+}
+
+function boucleStream(total: number): Coroutine<Figure> {
+  return boucleSession(1, function* ([sock]) {
+    const start = performance.now();
+    const [, got] = yield* gather(boucleWriter(sock!, total), boucleReader(sock!));
+    const seconds = (performance.now() - start) / 1e3;
+    if (got !== total) throw new Error(`echo: streamed ${total} bytes, received ${got}`);
+    return { amount: total / MIB, seconds };
+  });
+}
+
+// plain async Deno -------------------------------------------------------------------
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let sent = 0;
+  do sent += await conn.write(sent === 0 ? bytes : bytes.subarray(sent)); while (
+    sent < bytes.length
+  );
+}
+
+async function denoAccept(listener: Deno.Listener, n: number): Promise<Deno.Conn[]> {
+  const conns: Deno.Conn[] = [];
+  try {
+    while (conns.length < n) conns.push(await listener.accept());
+  } catch (error) {
+    for (const conn of conns) conn.close();
+    throw error;
+  }
+  return conns;
+}
+
+async function denoEcho(conn: Deno.Conn): Promise<void> {
+  try {
+    const buffer = new Uint8Array(CHUNK);
+    for (;;) {
+      const n = await conn.read(buffer);
+      if (n === null) break;
+      await writeAll(conn, buffer.subarray(0, n));
+    }
+    await conn.closeWrite();
+  } finally {
+    conn.close();
+  }
+}
+
+/** Opens `clients` connections to an echo; runs `body` with them; closes all. */
+async function denoSession<T>(
+  clients: number,
+  body: (conns: Deno.Conn[]) => Promise<T>,
+): Promise<T> {
+  const listener = Deno.listen({ hostname: HOSTNAME, port: 0 });
+  const conns: Deno.Conn[] = [];
+  try {
+    const addr = { hostname: HOSTNAME, port: (listener.addr as Deno.NetAddr).port };
+    const connecting = Array.from({ length: clients }, () =>
+      Deno.connect(addr).then((conn) => {
+        conns.push(conn);
+        return conn;
+      }));
+    const [accepted, connected] = await Promise.all([
+      denoAccept(listener, clients),
+      Promise.all(connecting),
+    ]);
+    const echoes = accepted.map(denoEcho);
+    const result = await body(connected);
+    await Promise.all(echoes);
+    return result;
+  } finally {
+    for (const conn of conns) conn.close();
+    listener.close();
+  }
+}
+
+async function denoClient(conn: Deno.Conn, id: number, deadline: number): Promise<number> {
+  const message = new Uint8Array(MESSAGE);
+  const reply = new Uint8Array(MESSAGE);
+  let seq = 0;
+  while (performance.now() < deadline) {
+    fillMessage(message, id, seq);
+    await writeAll(conn, message);
+    for (let got = 0; got < MESSAGE;) {
+      const n = await conn.read(got === 0 ? reply : reply.subarray(got));
+      if (n === null) throw new Error(`echo: client ${id}: end of stream in a reply`);
+      got += n;
+    }
+    checkReply(reply, MESSAGE, 0, id, seq);
+    seq++;
+  }
+  return seq;
+}
+
+async function denoFinish(conn: Deno.Conn): Promise<void> {
+  await conn.closeWrite();
+  const rest = await conn.read(new Uint8Array(CHUNK));
+  if (rest !== null) throw new Error(`echo: ${rest} bytes more than were sent`);
+}
+
+function denoRoundTrips(clients: number, ms: number): Promise<Figure> {
+  return denoSession(clients, async (conns) => {
+    const start = performance.now();
+    const counts = await Promise.all(conns.map((conn, id) => denoClient(conn, id, start + ms)));
+    const seconds = (performance.now() - start) / 1e3;
+    await Promise.all(conns.map(denoFinish));
+    return { amount: counts.reduce((a, b) => a + b, 0), seconds };
+  });
+}
+
+async function denoWriter(conn: Deno.Conn, total: number): Promise<void> {
+  for (let n = 0; n * CHUNK < total; n++) await writeAll(conn, CHUNKS[n % VARIANTS]!);
+  await conn.closeWrite();
+}
+
+async function denoReader(conn: Deno.Conn): Promise<number> {
+  const buffer = new Uint8Array(CHUNK);
+  let got = 0;
+  for (;;) {
+    const n = await conn.read(buffer);
+    if (n === null) return got;
+    checkPiece(buffer, n, got);
+    got += n;
+  }
+}
+
+function denoStream(total: number): Promise<Figure> {
+  return denoSession(1, async ([conn]) => {
+    const start = performance.now();
+    const [, got] = await Promise.all([denoWriter(conn!, total), denoReader(conn!)]);
+    const seconds = (performance.now() - start) / 1e3;
+    if (got !== total) throw new Error(`echo: streamed ${total} bytes, received ${got}`);
+    return { amount: total / MIB, seconds };
+  });
+}
+
+// Measuring --------------------------------------------------------------------------
+
+type System = "boucle" | "deno";
+
+interface Workload {
+  name: string;
+  unit: string;
+  /** The expected duration of one measurement, for the hang guard. */
+  ms: number;
+  boucle: () => Coroutine<Figure>;
+  deno: () => Promise<Figure>;
+}
+
+function workloads(options: Options): Workload[] {
+  const ms = options.seconds * 1e3;
+  const total = options.mib * MIB;
+  // 256 MiB echoed at a slow 20 MiB/s: 13 s.
+  const streamMs = (options.mib / 20) * 1e3;
+  const roundTrips = (clients: number): Workload => ({
+    name: `round trips/s, ${clients} client${clients === 1 ? "" : "s"}, ${MESSAGE} B`,
+    unit: "round trips/s",
+    ms,
+    boucle: () => boucleRoundTrips(clients, ms),
+    deno: () => denoRoundTrips(clients, ms),
+  });
+  return [
+    roundTrips(1),
+    roundTrips(100),
+    {
+      name: `streaming ${options.mib} MiB in ${CHUNK / 1024} KiB chunks`,
+      unit: "MiB/s",
+      ms: streamMs,
+      boucle: () => boucleStream(total),
+      deno: () => denoStream(total),
+    },
+  ];
+}
+
+/** Runs one measurement; a run past its expected time plus GRACE_MS is a hang. */
+async function measure(workload: Workload, system: System): Promise<number> {
+  const run = system === "boucle" ? new Loop().runTask(workload.boucle()) : workload.deno();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const limit = workload.ms + GRACE_MS;
+  const hang = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new Error(`echo: "${workload.name}" on ${system} did not finish within ${limit} ms`),
+        ),
+      limit,
+    );
+  });
+  try {
+    const { amount, seconds } = await Promise.race([run, hang]);
+    if (!(amount > 0 && seconds > 0)) {
+      throw new Error(`echo: "${workload.name}" on ${system}: ${amount} in ${seconds} s`);
+    }
+    return amount / seconds;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+interface Result {
+  workload: string;
+  unit: string;
+  boucle: number[];
+  deno: number[];
+}
+
+async function run(options: Options): Promise<Result[]> {
+  const all = workloads(options);
+  // Warm-up, untimed: each system once, on a short version of each workload.
+  const warm = workloads({ ...options, seconds: Math.min(options.seconds, 0.2), mib: 8 });
+  for (const workload of warm) {
+    await measure(workload, "boucle");
+    await measure(workload, "deno");
+  }
+  const results: Result[] = [];
+  for (const workload of all) {
+    const result: Result = { workload: workload.name, unit: workload.unit, boucle: [], deno: [] };
+    for (let rep = 0; rep < options.reps; rep++) {
+      const order: System[] = rep % 2 === 0 ? ["boucle", "deno"] : ["deno", "boucle"];
+      for (const system of order) result[system].push(await measure(workload, system));
+    }
+    results.push(result);
+  }
+  return results;
+}
+
+function format(value: number): string {
+  return value.toLocaleString("en-US", { maximumFractionDigits: value >= 100 ? 0 : 1 });
+}
+
+function table(results: Result[], options: Options): string {
+  const header = ["workload", "boucle", "plain Deno", "boucle / Deno"];
+  const body = results.map((r) => {
+    const b = median(r.boucle);
+    const d = median(r.deno);
+    return [
+      r.workload,
+      `${format(b)} ${r.unit}`,
+      `${format(d)} ${r.unit}`,
+      `${(b / d).toFixed(2)} ×`,
+    ];
+  });
+  const widths = header.map((h, c) => Math.max(h.length, ...body.map((row) => row[c]!.length)));
+  const line = (cells: string[]) =>
+    `| ${
+      cells.map((cell, c) => c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!)).join(
+        " | ",
+      )
+    } |`;
+  const rule = `|${
+    widths.map((w, c) => c === 0 ? "-".repeat(w + 2) : "-".repeat(w + 1) + ":").join("|")
+  }|`;
+  const reps = results.map((r) => {
+    const each = r.boucle.map((b, i) => (b / r.deno[i]!).toFixed(2)).join(", ");
+    return `  ${r.workload}: boucle ${r.boucle.map(format).join(", ")}; ` +
+      `Deno ${r.deno.map(format).join(", ")}; ratios ${each}`;
+  });
+  return [
+    `echo on ${HOSTNAME}, Deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores; ` +
+    `medians of ${options.reps} repetitions, order alternated`,
+    "",
+    line(header),
+    rule,
+    ...body.map(line),
+    "",
+    "each repetition (boucle and Deno paired in order of running):",
+    ...reps,
+  ].join("\n");
+}
+
+if (import.meta.main) {
+  const options = parseOptions(Deno.args);
+  const results = await run(options);
+  console.log(table(results, options));
+  if (options.json) {
+    const rows = results.map((r) => ({
+      workload: r.workload,
+      unit: r.unit,
+      boucle: median(r.boucle),
+      deno: median(r.deno),
+    }));
+    console.log(JSON.stringify({ rows }));
+  }
+}
