@@ -102,8 +102,9 @@ export class Fiber {
   state = READY;
   /**
    * One slot, three uses that never overlap: while parking, what the fiber
-   * carries (`Queue.put`'s item, a sleep's deadline); when woken, what the next step sends in
-   * (with `raise`, the error thrown in); once done, its return value or error.
+   * carries (`Queue.put`'s item, a sleep's deadline); when woken, what the
+   * next step sends in (with `raise`, the error thrown in); once done, its
+   * return value or error.
    */
   value: unknown = undefined;
   raise = false;

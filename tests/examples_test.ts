@@ -9,16 +9,7 @@
  */
 
 import { assertEquals, assertGreaterOrEqual, assertLess } from "@std/assert";
-
-const ROOT = `${import.meta.dirname}/..`;
-
-// `--allow-run=deno` grants the `deno` found on PATH, compared by path: when
-// that is a symlink (here /usr/bin/deno), `Deno.execPath()`, the resolved
-// binary, is not granted by it. Use the running binary when allowed.
-const DENO = Deno.permissions.querySync({ name: "run", command: Deno.execPath() }).state ===
-    "granted"
-  ? Deno.execPath()
-  : "deno";
+import { DENO, ROOT } from "./_deno.ts";
 
 interface Run {
   lines: string[];
