@@ -8,7 +8,10 @@
  *
  * Decisions where the design leaves room:
  * - `run()` runs the tasks synchronously until the first wait, like any
- *   `async` function; it returns to the host at least every 5 ms of work.
+ *   `async` function; it returns to the host after about 5 ms of work.
+ * - `interrupt()`, `sleep()` and `sleepUntil()` return Awaitables (one-shot
+ *   iterators, half the cost of generators), not `Coroutine`s; to drive one
+ *   by hand, call `[Symbol.iterator]()` and then `next()`.
  * - Each `cancel()` throws one `CancelledError`; a task that catches it and
  *   goes on is not cancelled, and a later `cancel()` throws again.
  * - A task that joins a cancelled task and lets its `CancelledError` escape
