@@ -93,9 +93,8 @@ export interface Awaitable<T> {
 
 const READY = 0; // new, or ready (or running) after a bare yield
 const WOKEN = 1; // ready (or running) after its blocker woke it with a value
-const PARKED = 2;
-const RETURNED = 3; // done: from here on, `value` holds the outcome
-const FAILED = 4;
+const RETURNED = 2; // done: from here on, `value` holds the outcome
+const FAILED = 3;
 
 /** A task's state inside the kernel. `Task` is its public handle. */
 export class Fiber {
@@ -139,7 +138,7 @@ export class Fiber {
 /**
  * What a parked task waits on. A primitive parks the running task with
  * `yield blocker`; the kernel then calls `park(fiber)`, and the blocker later
- * calls `fiber.kernel.wake(fiber, value)` (or `wakeThrow`) after forgetting it.
+ * calls `fiber.kernel.wake(fiber, value)` after forgetting it.
  */
 export abstract class Blocker {
   /** True when a host event (promise, socket) will wake the task. */
@@ -159,7 +158,6 @@ export abstract class Blocker {
 export class WaitQueue extends Blocker {
   #head: Fiber | null = null;
   #tail: Fiber | null = null;
-  #size = 0;
   readonly #describe: () => string;
 
   /**
@@ -170,9 +168,7 @@ export class WaitQueue extends Blocker {
     super(io);
     this.#describe = describe;
   }
-  get size(): number {
-    return this.#size;
-  }
+
   /** The longest waiter, without waking it. */
   get first(): Fiber | null {
     return this.#head;
@@ -183,7 +179,6 @@ export class WaitQueue extends Blocker {
     if (this.#tail) this.#tail.next = fiber;
     else this.#head = fiber;
     this.#tail = fiber;
-    this.#size++;
   }
   abandon(fiber: Fiber): void {
     if (fiber.prev) fiber.prev.next = fiber.next;
@@ -191,7 +186,6 @@ export class WaitQueue extends Blocker {
     if (fiber.next) fiber.next.prev = fiber.prev;
     else this.#tail = fiber.prev;
     fiber.prev = fiber.next = null;
-    this.#size--;
   }
   describe(): string {
     return this.#describe();
@@ -207,13 +201,6 @@ export class WaitQueue extends Blocker {
   /** Wakes every waiter, in order. */
   wakeAll(value?: unknown): void {
     while (this.wakeOne(value));
-  }
-  /** Wakes every waiter by throwing `error` into it. */
-  throwAll(error: unknown): void {
-    for (let fiber = this.#head; fiber !== null; fiber = this.#head) {
-      this.abandon(fiber);
-      fiber.kernel.wakeThrow(fiber, error);
-    }
   }
 }
 
@@ -361,7 +348,7 @@ export class Kernel {
   /** Live fibers: a list in creation order, linked through the fibers. */
   #first: Fiber | null = null;
   #last: Fiber | null = null;
-  liveCount = 0;
+  #liveCount = 0;
   /** The fiber being stepped. */
   current: Fiber | null = null;
   running = false;
@@ -398,7 +385,7 @@ export class Kernel {
     if (this.#last) this.#last.liveNext = fiber;
     else this.#first = fiber;
     this.#last = fiber;
-    this.liveCount++;
+    this.#liveCount++;
     this.#ready[this.#readyLength++] = fiber;
     this.#notifyHost();
     return fiber;
@@ -412,13 +399,13 @@ export class Kernel {
     this.running = true;
     let deadlock: DeadlockError | null = null;
     try {
-      while (this.liveCount > 0) {
+      while (this.#liveCount > 0) {
         this.#runSlice();
         if (this.#canGoOn()) {
           await this.#hostTick(); // the slice is over, not the work
         } else if (this.#io > 0 || this.timers.size > 0) {
           await this.#sleepOnHost();
-        } else if (this.liveCount > 0) {
+        } else if (this.#liveCount > 0) {
           if (deadlock !== null) break; // stuck again while unwinding: give up
           const stuck = this.live();
           deadlock = deadlockOf(stuck);
@@ -524,7 +511,6 @@ export class Kernel {
       fiber.state = READY;
       this.#ready[this.#readyLength++] = fiber;
     } else if (y instanceof Blocker && fiber.cancelPending === null) {
-      fiber.state = PARKED;
       fiber.blocker = y;
       if (y.io) this.#io++;
       y.park(fiber);
@@ -564,7 +550,7 @@ export class Kernel {
     if (fiber.liveNext) fiber.liveNext.livePrev = fiber.livePrev;
     else this.#last = fiber.livePrev;
     fiber.livePrev = fiber.liveNext = null;
-    this.liveCount--;
+    this.#liveCount--;
     // A CancelledError of any of its own cancel() calls is no failure to report.
     if (failed && ownCancels.get(outcome as object) !== fiber) this.#failures.add(fiber);
     fiber.joiners?.wakeAll();
@@ -583,12 +569,6 @@ export class Kernel {
     fiber.state = WOKEN;
     this.#ready[this.#readyLength++] = fiber;
     this.#notifyHost();
-  }
-
-  /** Readies a fiber its blocker has just forgotten, throwing `error` in. */
-  wakeThrow(fiber: Fiber, error: unknown): void {
-    this.wake(fiber, error);
-    fiber.raise = true;
   }
 
   /** `Task.cancel()`: see the header. */
