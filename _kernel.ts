@@ -40,8 +40,6 @@
  *   in fields.
  */
 
-import type { Loop } from "./loop.ts";
-
 /**
  * A coroutine the loop can drive: a generator that returns `T`. A bare `yield`
  * gives the other tasks a turn.
@@ -91,6 +89,8 @@ export interface Awaitable<T> {
   [Symbol.iterator](): Iterator<unknown, T, unknown>;
 }
 
+import { show as showValue } from "./_validate.ts";
+
 const READY = 0; // new, or ready (or running) after a bare yield
 const WOKEN = 1; // ready (or running) after its blocker woke it with a value
 const RETURNED = 2; // done: from here on, `value` holds the outcome
@@ -116,6 +116,12 @@ export class Fiber {
   /** The fiber's place in the timer heap while it sleeps. */
   heapIndex = -1;
   joiners: WaitQueue | null = null;
+  /** The task group the fiber is a child of. */
+  group: Group | null = null;
+  /** What only some fibers use: cancel scopes, shields, a signal, a promise waiting on the end. */
+  ext: FiberExt | null = null;
+  /** When the fiber last parked (the loop clock, approximate in real time). */
+  parkedAt = 0;
   /** Links in the kernel's list of live fibers. */
   livePrev: Fiber | null = null;
   liveNext: Fiber | null = null;
@@ -133,6 +139,23 @@ export class Fiber {
   get name(): string {
     return this.label ?? `Task-${this.id}`;
   }
+
+  /** The fiber's rarely used state, made on first use. */
+  get extra(): FiberExt {
+    return this.ext ??= new FiberExt();
+  }
+}
+
+/** The state only some fibers need, kept out of `Fiber` to keep a parked task small. */
+export class FiberExt {
+  /** How many cancel scopes are open on the fiber (the depth of the innermost). */
+  scopes = 0;
+  /** How many shields are open: while > 0, a cancellation waits. */
+  shield = 0;
+  /** Called once when the fiber ends (a signal listener's removal, `submit`'s promise). */
+  onEnd: ((fiber: Fiber) => void)[] | null = null;
+  /** Set while the fiber is a `TaskGroup.start()` child that has not called `ready()`. */
+  start: StartBox | null = null;
 }
 
 /**
@@ -205,40 +228,44 @@ export class WaitQueue extends Blocker {
 }
 
 /**
- * The timers: a binary min-heap of fibers by (deadline, order set). The keys
- * live in arrays beside the fibers, so that a comparison does not touch the
- * fibers (that halved the cost of 100,000 sleeps). A fiber parks here with
- * its deadline in `value`.
+ * The timers: a binary min-heap by (deadline, order set) of sleeping fibers
+ * and of cancel scopes' expiries. The keys live in arrays beside the entries,
+ * so that a comparison does not touch them (that halved the cost of 100,000
+ * sleeps). A fiber parks here with its deadline in `value`.
  */
 class TimerHeap extends Blocker {
-  readonly #fibers: Fiber[] = [];
+  readonly #entries: (Fiber | CancelScope)[] = [];
   readonly #at: number[] = [];
   readonly #order: number[] = [];
   #set = 0;
 
   get size(): number {
-    return this.#fibers.length;
+    return this.#entries.length;
   }
   /** The earliest deadline. */
   get next(): number {
-    return this.#fibers.length > 0 ? this.#at[0]! : Infinity;
+    return this.#entries.length > 0 ? this.#at[0]! : Infinity;
   }
   park(fiber: Fiber): void {
-    const i = this.#fibers.length;
-    this.#fibers.push(fiber);
-    this.#at.push(fiber.value as number);
-    this.#order.push(this.#set++);
+    this.add(fiber, fiber.value as number);
     fiber.value = undefined;
+  }
+  /** Adds an entry due at `at`. */
+  add(entry: Fiber | CancelScope, at: number): void {
+    const i = this.#entries.length;
+    this.#entries.push(entry);
+    this.#at.push(at);
+    this.#order.push(this.#set++);
     this.#up(i);
   }
-  abandon(fiber: Fiber): void {
-    const i = fiber.heapIndex;
-    fiber.heapIndex = -1;
-    const last = this.#fibers.pop()!;
+  abandon(entry: Fiber | CancelScope): void {
+    const i = entry.heapIndex;
+    entry.heapIndex = -1;
+    const last = this.#entries.pop()!;
     const at = this.#at.pop()!;
     const order = this.#order.pop()!;
-    if (last === fiber) return;
-    this.#fibers[i] = last;
+    if (last === entry) return;
+    this.#entries[i] = last;
     this.#at[i] = at;
     this.#order[i] = order;
     this.#up(i);
@@ -247,32 +274,33 @@ class TimerHeap extends Blocker {
   describe(): string {
     return "sleep()";
   }
-  /** Wakes, in order, every fiber due at `now`. */
+  /** Wakes, in order, every fiber due at `now`, and expires the scopes due. */
   expire(now: number): void {
-    while (this.#fibers.length > 0 && this.#at[0]! <= now) {
-      const fiber = this.#fibers[0]!;
-      this.abandon(fiber);
-      fiber.kernel.wake(fiber, undefined);
+    while (this.#entries.length > 0 && this.#at[0]! <= now) {
+      const entry = this.#entries[0]!;
+      this.abandon(entry);
+      if (entry instanceof Fiber) entry.kernel.wake(entry, undefined);
+      else entry.expire();
     }
   }
   /** Moves the entry at `i` up to its place, shifting parents down. */
   #up(i: number): void {
-    const fibers = this.#fibers, at = this.#at, order = this.#order;
-    const fiber = fibers[i]!, key = at[i]!, seq = order[i]!;
+    const entries = this.#entries, at = this.#at, order = this.#order;
+    const entry = entries[i]!, key = at[i]!, seq = order[i]!;
     while (i > 0) {
       const p = (i - 1) >> 1;
       const pk = at[p]!;
       if (pk < key || (pk === key && order[p]! < seq)) break;
-      this.#put(i, fibers[p]!, pk, order[p]!);
+      this.#put(i, entries[p]!, pk, order[p]!);
       i = p;
     }
-    this.#put(i, fiber, key, seq);
+    this.#put(i, entry, key, seq);
   }
   /** Moves the entry at `i` down to its place, shifting children up. */
   #down(i: number): void {
-    const fibers = this.#fibers, at = this.#at, order = this.#order;
-    const n = fibers.length;
-    const fiber = fibers[i]!, key = at[i]!, seq = order[i]!;
+    const entries = this.#entries, at = this.#at, order = this.#order;
+    const n = entries.length;
+    const entry = entries[i]!, key = at[i]!, seq = order[i]!;
     for (;;) {
       let c = 2 * i + 1;
       if (c >= n) break;
@@ -283,16 +311,16 @@ class TimerHeap extends Blocker {
       }
       const ck = at[c]!;
       if (key < ck || (key === ck && seq < order[c]!)) break;
-      this.#put(i, fibers[c]!, ck, order[c]!);
+      this.#put(i, entries[c]!, ck, order[c]!);
       i = c;
     }
-    this.#put(i, fiber, key, seq);
+    this.#put(i, entry, key, seq);
   }
-  #put(i: number, fiber: Fiber, key: number, seq: number): void {
-    this.#fibers[i] = fiber;
+  #put(i: number, entry: Fiber | CancelScope, key: number, seq: number): void {
+    this.#entries[i] = entry;
     this.#at[i] = key;
     this.#order[i] = seq;
-    fiber.heapIndex = i;
+    entry.heapIndex = i;
   }
 }
 
@@ -315,8 +343,25 @@ const CLOCK_MS = 0.5;
 
 let running: Kernel | null = null;
 
-/** Each CancelledError that `cancel()` made, with the fiber it was thrown into. */
-const ownCancels: WeakMap<object, Fiber> = new WeakMap();
+/**
+ * Each CancelledError the kernel made, with what made it: the fiber whose own
+ * `cancel()` (or signal) it is, or the cancel scope whose expiry it is.
+ */
+const cancelOwners: WeakMap<object, Fiber | CancelScope> = new WeakMap();
+
+/** How deep a pending cancellation reaches: 0 for the task's own, else its scope's depth. */
+function depthOf(error: CancelledError): number {
+  const owner = cancelOwners.get(error);
+  return owner instanceof CancelScope ? owner.depth : 0;
+}
+
+/** Whether a fiber holds cancellations back (inside `shield()`). */
+function shielded(fiber: Fiber): boolean {
+  return fiber.ext !== null && fiber.ext.shield > 0;
+}
+
+/** A host timer cannot be armed further than this (ms): longer waits re-arm. */
+const MAX_HOST_DELAY = 2 ** 31 - 1;
 
 /** The kernel running a task right now; throws, naming `where`, outside one. */
 export function currentKernel(where: string): Kernel {
@@ -364,8 +409,15 @@ export class Kernel {
   #sinceRead = 0;
   #lastRead = 0;
   #hostTimer: ReturnType<typeof setTimeout> | undefined = undefined;
+  /** Tasks in `waitAllTasksBlocked()`: woken when a cycle ends with no task ready. */
+  #idle: WaitQueue | null = null;
+  /** `RunOptions.onError` of the run in progress. */
+  #onError: ((error: unknown, task: Task<unknown>) => void) | null = null;
+  /** Errors thrown by `onError` itself: `run()` rejects with them. */
+  #onErrorFailures: unknown[] = [];
 
-  constructor(readonly loop: Loop, readonly virtual: boolean) {}
+  /** `loop` is the public `Loop` this kernel runs (typed here as an object: no import from above). */
+  constructor(readonly loop: object, readonly virtual: boolean) {}
 
   now(): number {
     return this.virtual ? this.#clock : performance.now();
@@ -378,8 +430,11 @@ export class Kernel {
     return fibers;
   }
 
-  /** Adds a task; it first runs in the next cycle. */
-  spawn(it: Iterator<unknown, unknown, unknown>, name?: string): Fiber {
+  /**
+   * Adds a task; it first runs in the next cycle. Aborting `signal` cancels it
+   * with the signal's reason (already aborted: it never runs).
+   */
+  spawn(it: Iterator<unknown, unknown, unknown>, name?: string, signal?: AbortSignal): Fiber {
     const fiber = new Fiber(this, it, ++this.#ids, name);
     fiber.livePrev = this.#last;
     if (this.#last) this.#last.liveNext = fiber;
@@ -388,22 +443,52 @@ export class Kernel {
     this.#liveCount++;
     this.#ready[this.#readyLength++] = fiber;
     this.#notifyHost();
+    if (signal !== undefined) this.#link(fiber, signal);
     return fiber;
   }
 
-  /** Runs until no task is left; see the header for one cycle. */
-  async run(): Promise<void> {
+  #link(fiber: Fiber, signal: AbortSignal): void {
+    if (signal.aborted) {
+      this.cancel(fiber, signal.reason);
+      return;
+    }
+    const onAbort = () => this.cancel(fiber, signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    this.onEnd(fiber, () => signal.removeEventListener("abort", onAbort));
+  }
+
+  /** Calls `callback` when the fiber ends, after its outcome is recorded. */
+  onEnd(fiber: Fiber, callback: (fiber: Fiber) => void): void {
+    const ext = fiber.extra;
+    (ext.onEnd ??= []).push(callback);
+  }
+
+  /**
+   * Runs until no task is left (with `until`: until it aborts, then until the
+   * tasks it cancels have ended); see the header for one cycle.
+   */
+  async run(options: RunOptions = {}): Promise<void> {
     if (this.running) {
       throw new Error("Loop.run(): this loop is already running");
     }
+    const { until, onError } = options;
     this.running = true;
+    this.#onError = onError ?? null;
+    const onAbort = () => this.#notifyHost();
+    until?.addEventListener("abort", onAbort);
+    let serving = until !== undefined;
     let deadlock: DeadlockError | null = null;
     try {
-      while (this.#liveCount > 0) {
+      for (;;) {
+        if (serving && until!.aborted) {
+          serving = false;
+          for (const fiber of this.live()) this.cancel(fiber, until!.reason);
+        }
+        if (this.#liveCount === 0 && !serving) break;
         this.#runSlice();
         if (this.#canGoOn()) {
           await this.#hostTick(); // the slice is over, not the work
-        } else if (this.#io > 0 || this.timers.size > 0) {
+        } else if (this.#io > 0 || this.timers.size > 0 || serving) {
           await this.#sleepOnHost();
         } else if (this.#liveCount > 0) {
           if (deadlock !== null) break; // stuck again while unwinding: give up
@@ -414,10 +499,13 @@ export class Kernel {
       }
     } finally {
       this.running = false;
+      this.#onError = null;
+      until?.removeEventListener("abort", onAbort);
     }
     const errors: unknown[] = deadlock ? [deadlock] : [];
     for (const fiber of this.#failures) errors.push(fiber.value);
     this.#failures.clear();
+    errors.push(...this.#onErrorFailures.splice(0));
     if (errors.length === 1) throw errors[0];
     if (errors.length > 1) {
       throw new AggregateError(
@@ -458,6 +546,9 @@ export class Kernel {
           batch[i] = undefined;
           this.#step(fiber);
         }
+        if (this.#readyLength === 0 && this.#idle !== null && this.#idle.first !== null) {
+          this.#idle.wakeAll(); // every other task is parked
+        }
         this.#sinceRead += n;
         if (this.#sinceRead >= this.#stride) {
           now = this.#readClock();
@@ -493,7 +584,10 @@ export class Kernel {
     this.current = fiber;
     let r: IteratorResult<unknown, unknown>;
     try {
-      if (fiber.raise || (fiber.cancelPending !== null && fiber.state !== WOKEN)) {
+      if (
+        fiber.raise ||
+        (fiber.cancelPending !== null && fiber.state !== WOKEN && !shielded(fiber))
+      ) {
         r = this.#throwIn(fiber);
       } else {
         const value = fiber.value;
@@ -510,8 +604,9 @@ export class Kernel {
     } else if (y === undefined) {
       fiber.state = READY;
       this.#ready[this.#readyLength++] = fiber;
-    } else if (y instanceof Blocker && fiber.cancelPending === null) {
+    } else if (y instanceof Blocker && (fiber.cancelPending === null || shielded(fiber))) {
       fiber.blocker = y;
+      fiber.parkedAt = this.virtual ? this.#clock : this.#lastRead;
       if (y.io) this.#io++;
       y.park(fiber);
     } else {
@@ -552,8 +647,22 @@ export class Kernel {
     fiber.livePrev = fiber.liveNext = null;
     this.#liveCount--;
     // A CancelledError of any of its own cancel() calls is no failure to report.
-    if (failed && ownCancels.get(outcome as object) !== fiber) this.#failures.add(fiber);
-    fiber.joiners?.wakeAll();
+    const failure = failed && cancelOwners.get(outcome as object) !== fiber;
+    if (fiber.group !== null) fiber.group.ended(fiber, failure); // the group observes it
+    else if (failure) this.#failures.add(fiber);
+    const ext = fiber.ext;
+    if (ext !== null && ext.onEnd !== null) {
+      for (const callback of ext.onEnd.splice(0)) callback(fiber);
+    }
+    const joiners = fiber.joiners;
+    if (joiners !== null && joiners.first !== null) joiners.wakeAll();
+    else if (failure && this.#onError !== null && this.#failures.delete(fiber)) {
+      try {
+        this.#onError(outcome, fiber.handle); // nobody can observe it any more
+      } catch (error) {
+        this.#onErrorFailures.push(error);
+      }
+    }
   }
 
   /** Marks a failed fiber's error as seen: `run()` will not report it. */
@@ -571,19 +680,36 @@ export class Kernel {
     this.#notifyHost();
   }
 
-  /** `Task.cancel()`: see the header. */
-  cancel(fiber: Fiber, reason?: unknown): boolean {
+  /**
+   * `Task.cancel()`, or the expiry of a cancel `scope` of the fiber: see the
+   * header. A cancellation not yet delivered is replaced by a wider one (the
+   * task's own is wider than any scope's, an outer scope's than an inner's).
+   */
+  cancel(fiber: Fiber, reason?: unknown, scope: CancelScope | null = null): boolean {
     if (fiber.state >= RETURNED) return false;
-    if (fiber.cancelPending !== null) return true;
-    fiber.cancelPending = new CancelledError(reason);
-    ownCancels.set(fiber.cancelPending, fiber);
+    const pending = fiber.cancelPending;
+    if (pending !== null && depthOf(pending) <= (scope === null ? 0 : scope.depth)) return true;
+    const error = new CancelledError(reason);
+    cancelOwners.set(error, scope ?? fiber);
+    if (scope !== null) scope.error = error;
+    fiber.cancelPending = error;
     const blocker = fiber.blocker;
-    if (blocker !== null) {
+    if (pending === null && blocker !== null && !shielded(fiber)) {
       blocker.abandon(fiber);
       this.wake(fiber, undefined);
       fiber.state = READY; // not WOKEN: the cancellation is what it gets
     }
     return true;
+  }
+
+  /** Parks the running task until every other task is parked (`waitAllTasksBlocked`). */
+  idle(): WaitQueue {
+    return this.#idle ??= new WaitQueue(() => "waitAllTasksBlocked()");
+  }
+
+  /** The loop clock as last read: exact under virtual time, a recent read in real time. */
+  get lastNow(): number {
+    return this.virtual ? this.#clock : this.#lastRead;
   }
 
   #notifyHost(): void {
@@ -598,17 +724,19 @@ export class Kernel {
   }
 
   /** Waits for a wake from a host event, or (real time) for the next timer. */
-  #sleepOnHost(): Promise<void> {
-    return new Promise((resolve) => {
+  async #sleepOnHost(): Promise<void> {
+    await new Promise<void>((resolve) => {
       this.#wakeHost = resolve;
       if (!this.virtual && this.timers.size > 0) {
         const delay = Math.ceil(this.timers.next - performance.now());
+        // Never beyond what a host timer can hold: a longer wait re-arms.
         this.#hostTimer = setTimeout(
           () => this.#notifyHost(),
-          Math.max(0, delay),
+          Math.min(Math.max(0, delay), MAX_HOST_DELAY),
         );
       }
     });
+    if (!this.virtual) this.#readClock(); // so that parks record when they happened
   }
 
   /** Lets the host run: its timers, its I/O, other loops (see the header). */
@@ -728,6 +856,30 @@ export class Task<T> implements Awaitable<T> {
   get cancelled(): boolean {
     const fiber = this.#fiber;
     return fiber.state === FAILED && fiber.value instanceof CancelledError;
+  }
+
+  /**
+   * What the task is parked on, as `DeadlockError` and `Loop.dump()` say it
+   * (`Queue("jobs").get()`, `sleep()`, `fromPromise()`, …), or `null` when
+   * it is not parked (ready, running or done).
+   *
+   * @example Usage
+   * ```ts
+   * import { Loop, sleep } from "@boucle/boucle";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const loop = new Loop({ virtualTime: true });
+   * const task = loop.addTask(sleep(10));
+   * assertEquals(task.waitingOn, null); // not started yet
+   * loop.addTask(function* () {
+   *   yield;
+   *   assertEquals(task.waitingOn, "sleep()");
+   * }());
+   * await loop.run();
+   * ```
+   */
+  get waitingOn(): string | null {
+    return waitingOn(this.#fiber);
   }
 
   /**
@@ -908,9 +1060,411 @@ export class DeadlockError extends Error {
 }
 
 function deadlockOf(fibers: Fiber[]): DeadlockError {
-  const stuck = fibers.map((f) => `"${f.name}" waits on ${f.blocker!.describe()}`);
+  const stuck = fibers.map((f) => `"${f.name}" waits on ${waitingOn(f) ?? "nothing (ready)"}`);
   return new DeadlockError(
     `Deadlock: no task can run and nothing can wake the parked ones: ${stuck.join(", ")}`,
     fibers.map((f) => f.handle),
   );
+}
+
+/** Options for `Loop.run()`. */
+export interface RunOptions {
+  /**
+   * Serve until this signal aborts: until then, having no task, or only parked
+   * ones, is neither the end nor a deadlock; the loop sleeps on the host until
+   * a task is added or woken. When it aborts, every live task is cancelled
+   * (with the signal's reason) and awaited, then `run()` settles as usual.
+   */
+  until?: AbortSignal;
+  /**
+   * Receives, at once, each failure no one can observe any more: a task that
+   * is in no task group and ended with no task joining it. Such an error then
+   * no longer makes `run()` reject. An error thrown by `onError` itself makes
+   * `run()` reject when the loop ends.
+   */
+  onError?: (error: unknown, task: Task<unknown>) => void;
+}
+
+/**
+ * A cancel scope: a region of one fiber's code that can be cancelled on its
+ * own (a timeout, a task group's body). Its cancellation is a CancelledError
+ * thrown in at the fiber's suspension point, which the scope recognises as
+ * its own when it comes out (`caught`). Scopes nest; the innermost has the
+ * greatest depth.
+ */
+export class CancelScope {
+  /** Its place in the timer heap while its expiry is set. */
+  heapIndex = -1;
+  /** The CancelledError of its cancellation, once cancelled. */
+  error: CancelledError | null = null;
+  readonly depth: number;
+
+  constructor(readonly fiber: Fiber, readonly reason: string) {
+    this.depth = ++fiber.extra.scopes;
+  }
+  /** Cancels the scope: its fiber gets a CancelledError that is the scope's own. */
+  cancel(): void {
+    this.fiber.kernel.cancel(this.fiber, this.reason, this);
+  }
+  /** The timer heap calls it when the scope's time is up. */
+  expire(): void {
+    this.cancel();
+  }
+  /** Whether `error` is this scope's own cancellation. */
+  caught(error: unknown): boolean {
+    return error !== null && error === this.error;
+  }
+  /** Ends the scope: its timer is removed and a cancellation not yet delivered withdrawn. */
+  close(): void {
+    const fiber = this.fiber;
+    if (this.heapIndex >= 0) fiber.kernel.timers.abandon(this);
+    if (fiber.cancelPending !== null && fiber.cancelPending === this.error) {
+      fiber.cancelPending = null;
+    }
+    fiber.ext!.scopes--;
+  }
+}
+
+/**
+ * Opens a cancel scope on the running fiber that expires after `ms` on the
+ * loop clock (`0`: at the first suspension, on both clocks; `Infinity`: never).
+ */
+export function openScope(where: string, ms: number, reason: string): CancelScope {
+  const kernel = currentKernel(where);
+  const scope = new CancelScope(kernel.current!, reason);
+  if (ms === 0) scope.cancel();
+  else if (ms !== Infinity) kernel.timers.add(scope, kernel.now() + ms);
+  return scope;
+}
+
+/** Runs an awaitable with the running fiber's cancellations held back until it ends. */
+export function* shieldRun<T>(awaitable: Awaitable<T>): Coroutine<T> {
+  const ext = currentFiber("shield()").extra;
+  ext.shield++;
+  try {
+    return yield* awaitable;
+  } finally {
+    ext.shield--;
+  }
+}
+
+/** What `TaskGroup.start()` and its child share until the child calls `ready()`. */
+export class StartBox {
+  /** 0: waiting; 1: ready; 2: the child failed or ended first; 3: it was cancelled first. */
+  state = 0;
+  value: unknown = undefined;
+  readonly parked: WaitQueue;
+  constructor(readonly name: () => string) {
+    this.parked = new WaitQueue(() => `TaskGroup.start() of "${name()}"`);
+  }
+}
+
+/**
+ * The bookkeeping of one task group: its owner (the fiber running the body),
+ * the cancel scope of the body, the live children and the errors in the order
+ * they happened. A child's outcome reaches `ended` from `Kernel.#finish`.
+ */
+export class Group {
+  readonly children: Set<Fiber> = new Set();
+  readonly errors: unknown[] = [];
+  readonly scope: CancelScope;
+  readonly parked: WaitQueue;
+  /** 0: the body runs; 1: waiting for the children; 2: ended. */
+  phase = 0;
+  failed = false;
+  /** How many children were spawned, for the description of the wait. */
+  spawned = 0;
+
+  constructor(readonly owner: Fiber, readonly where: string) {
+    this.scope = new CancelScope(owner, `${where}: a task of the group failed`);
+    this.parked = new WaitQueue(() => `${where} (${this.children.size} of ${this.spawned} left)`);
+  }
+
+  /** Spawns a child; once the group has failed, the child starts cancelled. */
+  spawn(
+    where: string,
+    it: Iterator<unknown, unknown, unknown>,
+    name?: string,
+    signal?: AbortSignal,
+  ): Fiber {
+    if (this.phase === 2) {
+      throw new Error(
+        `${where}: the task group has ended; spawn children only while its body or children run`,
+      );
+    }
+    const fiber = this.owner.kernel.spawn(it, name, signal);
+    fiber.group = this;
+    this.children.add(fiber);
+    this.spawned++;
+    if (this.failed) fiber.kernel.cancel(fiber, this.scope.reason);
+    return fiber;
+  }
+
+  /** Cancels every live child (not the body). */
+  cancel(reason?: unknown): void {
+    for (const child of this.children) child.kernel.cancel(child, reason);
+  }
+
+  /** A child ended; `failure` says whether with an error to report. */
+  ended(fiber: Fiber, failure: boolean): void {
+    this.children.delete(fiber);
+    const start = fiber.ext?.start ?? null;
+    if (start !== null) {
+      fiber.ext!.start = null;
+      start.state = fiber.state === RETURNED ? 2 : failure ? 2 : 3;
+      start.value = fiber.state === RETURNED
+        ? new Error(`TaskGroup.start(): task "${fiber.name}" ended without calling ready()`)
+        : fiber.value;
+      start.parked.wakeOne();
+    } else if (failure) {
+      this.errors.push(fiber.value);
+      this.fail();
+    }
+    if (this.children.size === 0) this.parked.wakeOne();
+  }
+
+  /** The first failure: cancels the body (if still running) and every child. */
+  fail(): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.cancel(this.scope.reason);
+    if (this.phase === 0) this.scope.cancel();
+  }
+
+  /** Spawns `it` and parks until its `ready(value)` (made by `makeIt`) is called. */
+  *start<R>(
+    where: string,
+    makeIt: (ready: (value: R) => void) => Iterator<unknown, unknown, unknown>,
+    name?: string,
+    signal?: AbortSignal,
+  ): Coroutine<R> {
+    let fiber: Fiber | null = null;
+    const box = new StartBox(() => fiber?.name ?? "?");
+    const ready = (value: R): void => {
+      if (box.state !== 0) {
+        throw new Error(`${where}: ready() was already called, or the start is over`);
+      }
+      box.state = 1;
+      box.value = value;
+      if (fiber !== null) fiber.ext!.start = null;
+      box.parked.wakeOne();
+    };
+    fiber = this.spawn(where, makeIt(ready), name, signal);
+    if (box.state === 0) fiber.extra.start = box;
+    try {
+      while (box.state === 0) yield box.parked;
+    } catch (error) {
+      if (box.state === 0) {
+        fiber.ext!.start = null; // a plain child now: cancelled, and awaited by the group
+        fiber.kernel.cancel(fiber);
+      }
+      throw error;
+    }
+    if (box.state === 1) return box.value as R;
+    // Cancelled first, most likely with the whole group: take our own cancellation if one is due.
+    if (box.state === 3 && fiber.kernel.current!.cancelPending !== null) yield;
+    throw box.value;
+  }
+}
+
+/**
+ * Runs a task group on the running fiber: `body(group)` inline under the
+ * group's cancel scope, then waits for every child. See "Structured
+ * concurrency" in DESIGN.md; the decisions are in scope.ts's header.
+ */
+export function* runGroup<T>(
+  where: string,
+  body: (group: Group) => Awaitable<T>,
+): Coroutine<T> {
+  const owner = currentFiber(where);
+  const group = new Group(owner, where);
+  let value: T | undefined;
+  let cancelled: unknown = null; // a cancellation aimed at the owner: it propagates
+  try {
+    try {
+      value = yield* body(group);
+      group.phase = 1;
+    } catch (error) {
+      group.phase = 1;
+      if (group.scope.caught(error)) {
+        // A child failed and cancelled the body: its error is in group.errors.
+      } else if (isCancelOf(owner, error)) {
+        cancelled = error; // the owner is cancelled: so are the children, then it propagates
+        group.failed = true;
+        group.cancel((error as CancelledError).reason);
+      } else {
+        group.errors.push(error); // the body failed: like a child's failure
+        group.fail();
+      }
+    }
+    while (group.children.size > 0) {
+      try {
+        yield group.parked;
+      } catch (error) {
+        // A cancellation of the owner while it waits: cancel the children once,
+        // then keep waiting (a second cancel() does not cut the wait short).
+        if (group.scope.caught(error) || !isCancelOf(owner, error) || cancelled !== null) continue;
+        cancelled = error;
+        if (!group.failed) {
+          group.failed = true;
+          group.cancel((error as CancelledError).reason);
+        }
+      }
+    }
+  } finally {
+    group.phase = 2;
+    group.scope.close();
+  }
+  const errors = group.errors;
+  if (errors.length === 1) throw errors[0];
+  if (errors.length > 1) {
+    throw new AggregateError(errors, `${where}: ${errors.length} errors, the first first`);
+  }
+  if (cancelled !== null) throw cancelled;
+  return value as T;
+}
+
+/** Whether `error` is a cancellation of `fiber` itself: its own `cancel()` or one of its scopes. */
+function isCancelOf(fiber: Fiber, error: unknown): boolean {
+  if (!(error instanceof CancelledError)) return false;
+  const owner = cancelOwners.get(error);
+  return owner === fiber || (owner instanceof CancelScope && owner.fiber === fiber);
+}
+
+/**
+ * The wait on one promise. Its handlers are attached as soon as it is made.
+ * With an AbortController (`fromPromise((signal) => …)`), a cancellation of
+ * the waiting task aborts it with the CancelledError as the reason.
+ */
+export class PromiseWait<T> extends Blocker {
+  #settled = 0; // 1: fulfilled, 2: rejected
+  #value: unknown = undefined;
+  #fiber: Fiber | null = null;
+  readonly #controller: AbortController | null;
+
+  constructor(promise: PromiseLike<T>, controller: AbortController | null = null) {
+    super(true);
+    this.#controller = controller;
+    Promise.resolve(promise).then(
+      (value) => this.#settle(1, value),
+      (error) => this.#settle(2, error),
+    );
+  }
+  #settle(how: number, value: unknown): void {
+    this.#settled = how;
+    this.#value = value;
+    const fiber = this.#fiber;
+    if (fiber === null) return;
+    this.#fiber = null;
+    fiber.kernel.wake(fiber, undefined);
+  }
+  park(fiber: Fiber): void {
+    this.#fiber = fiber;
+  }
+  abandon(fiber: Fiber): void {
+    this.#fiber = null;
+    // Cancelled while waiting: stop the host work (its later rejection is consumed above).
+    if (this.#controller !== null && this.#settled === 0) {
+      this.#controller.abort(fiber.cancelPending ?? new CancelledError());
+    }
+  }
+  describe(): string {
+    return "fromPromise()";
+  }
+  *wait(): Coroutine<T> {
+    if (this.#settled === 0) yield this;
+    if (this.#settled === 2) throw this.#value;
+    return this.#value as T;
+  }
+}
+
+/** What a task runs: a generator or iterator as is, an Awaitable's iterator, a promise's wait. */
+export function iteratorOf(
+  where: string,
+  name: string,
+  task: unknown,
+): Iterator<unknown, unknown, unknown> {
+  if (typeof task === "object" && task !== null) {
+    if (typeof (task as Iterator<unknown>).next === "function") {
+      return task as Iterator<unknown, unknown, unknown>;
+    }
+    if (typeof (task as Awaitable<unknown>)[Symbol.iterator] === "function") {
+      return (task as Awaitable<unknown>)[Symbol.iterator]();
+    }
+    if (typeof (task as PromiseLike<unknown>).then === "function") {
+      return new PromiseWait(task as PromiseLike<unknown>).wait();
+    }
+  }
+  throw new TypeError(
+    `${where}: '${name}' must be a generator, an Awaitable, an iterator or a promise, received ${
+      showValue(task)
+    }`,
+  );
+}
+
+/** Joins a task; if the join is cut short (a cancellation), cancels the task and waits for it. */
+export function* joinOrCancel<T>(task: Task<T>): Coroutine<T> {
+  try {
+    return yield* task;
+  } finally {
+    if (!task.done) {
+      task.cancel();
+      yield* joinQuietly(task);
+    }
+  }
+}
+
+/**
+ * Waits for a task to end, consuming its error (a child being torn down). A
+ * second cancel() of the waiting task does not cut the wait short: the caller
+ * is already unwinding, and must not end before its children.
+ */
+export function* joinQuietly(task: Task<unknown>): Coroutine<void> {
+  while (!task.done) {
+    try {
+      yield* task;
+    } catch {
+      // Consumed: the caller is already throwing its own error.
+    }
+  }
+  try {
+    task.result(); // observed, even if it ended between two joins
+  } catch {
+    // Consumed, as above.
+  }
+}
+
+/**
+ * Runs an awaitable inline under a cancel scope that expires after `ms`
+ * (`deadline`, `moveOnAfter`); a Task is joined, and cancelled and awaited on
+ * expiry. On its own expiry, returns what `expired()` gives (or throws what
+ * it throws); any other error passes through.
+ */
+export function* timed<T, E>(
+  where: string,
+  awaitable: Awaitable<T>,
+  ms: number,
+  expired: () => E,
+): Coroutine<T | E> {
+  const scope = openScope(where, ms, `${where}: ${ms} ms passed`);
+  try {
+    return yield* (awaitable instanceof Task ? joinOrCancel(awaitable) : awaitable);
+  } catch (error) {
+    if (scope.caught(error)) return expired();
+    throw error;
+  } finally {
+    scope.close();
+  }
+}
+
+/** What a fiber waits on, as `DeadlockError` and `Loop.dump()` say it; `null` if not parked. */
+export function waitingOn(fiber: Fiber): string | null {
+  return fiber.blocker === null ? null : fiber.blocker.describe();
+}
+
+/** The state of a fiber, for `Loop.dump()`. */
+export function stateOf(fiber: Fiber): string {
+  if (fiber.state >= RETURNED) return "done";
+  if (fiber.kernel.current === fiber && fiber.kernel.running) return "running";
+  return fiber.blocker === null ? "ready" : "parked";
 }

@@ -62,3 +62,39 @@ export function checkCount(
   }
   return value;
 }
+
+/** Checks `TaskOptions` (`name`, `signal`) for `where`, e.g. `Loop.addTask(task, options)`. */
+export function checkTaskOptions(
+  where: string,
+  options: unknown,
+): { name?: string; signal?: AbortSignal } {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(`${where}: 'options' must be an object, received ${show(options)}`);
+  }
+  const { name, signal } = options as { name?: unknown; signal?: unknown };
+  if (name !== undefined && typeof name !== "string") {
+    throw new TypeError(`${where}: 'options.name' must be a string, received ${show(name)}`);
+  }
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new TypeError(
+      `${where}: 'options.signal' must be an AbortSignal, received ${show(signal)}`,
+    );
+  }
+  return options as { name?: string; signal?: AbortSignal };
+}
+
+/** Checks that each of `values` is an Awaitable, naming the first that is not. */
+export function checkAwaitables(where: string, values: readonly unknown[]): void {
+  values.forEach((value, i) => {
+    if (typeof (value as { [Symbol.iterator]?: unknown })?.[Symbol.iterator] !== "function") {
+      throw new TypeError(`${where}: argument ${i} must be an Awaitable, received ${show(value)}`);
+    }
+  });
+}
+
+/** Checks the `awaitable` argument of `where`. */
+export function checkAwaitable(where: string, value: unknown): void {
+  if (typeof (value as { [Symbol.iterator]?: unknown })?.[Symbol.iterator] !== "function") {
+    throw new TypeError(`${where}: 'awaitable' must be an Awaitable, received ${show(value)}`);
+  }
+}

@@ -23,19 +23,30 @@
 
 import {
   type Awaitable,
-  Blocker,
-  CancelledError,
   type Coroutine,
   currentKernel,
-  type Fiber,
   FOREVER,
+  iteratorOf,
+  joinOrCancel,
   Kernel,
+  PromiseWait,
+  runGroup,
+  type RunOptions,
+  stateOf,
   Task,
-  WaitQueue,
+  timed,
+  waitingOn,
 } from "./_kernel.ts";
-import { checkMs, show } from "./_validate.ts";
+import { checkAwaitable, checkAwaitables, checkMs, checkTaskOptions, show } from "./_validate.ts";
 
-export { type Awaitable, CancelledError, type Coroutine, DeadlockError, Task } from "./_kernel.ts";
+export {
+  type Awaitable,
+  CancelledError,
+  type Coroutine,
+  DeadlockError,
+  type RunOptions,
+  Task,
+} from "./_kernel.ts";
 
 /** Options for `new Loop()`. */
 export interface LoopOptions {
@@ -49,7 +60,7 @@ export interface LoopOptions {
   virtualTime?: boolean;
 }
 
-/** Options for `Loop.addTask()`. */
+/** Options for `Loop.addTask()`, `Loop.submit()` and `TaskGroup.spawn()`. */
 export interface TaskOptions {
   /**
    * The task's name, shown in errors and `Loop.tasks()`.
@@ -57,6 +68,12 @@ export interface TaskOptions {
    * @default {"Task-1", "Task-2", …, numbered per loop}
    */
   name?: string;
+  /**
+   * Aborting it cancels the task, with `signal.reason` as the
+   * `CancelledError`'s reason; already aborted, the task never runs. The
+   * listener is removed when the task ends.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -124,7 +141,7 @@ export class Loop {
    * ```
    */
   static get current(): Loop {
-    return currentKernel("Loop.current").loop;
+    return currentKernel("Loop.current").loop as Loop;
   }
 
   /**
@@ -154,32 +171,83 @@ export class Loop {
     task: Awaitable<T> | Iterator<unknown, T, unknown> | PromiseLike<T>,
     options: TaskOptions = {},
   ): Task<T> {
-    if (typeof options !== "object" || options === null) {
-      throw new TypeError(
-        `Loop.addTask(task, options): 'options' must be an object, received ${show(options)}`,
-      );
-    }
-    const name = options.name;
-    if (name !== undefined && typeof name !== "string") {
-      throw new TypeError(
-        `Loop.addTask(task, options): 'options.name' must be a string, received ${show(name)}`,
-      );
-    }
-    return this.#kernel.spawn(
-      iteratorOf("Loop.addTask(task)", "task", task),
-      name,
-    )
+    const { name, signal } = checkTaskOptions("Loop.addTask(task, options)", options);
+    return this.#kernel.spawn(iteratorOf("Loop.addTask(task)", "task", task), name, signal)
       .handle as Task<T>;
+  }
+
+  /**
+   * Adds a task from anywhere (promise code, another loop, a task of this
+   * loop) and returns a promise of its outcome, which observes the task's
+   * error. On a loop that is not running, the task starts at the next
+   * `run()`, as with `addTask()`.
+   *
+   * @typeParam T The value the task returns.
+   * @param task What the task runs, as for `addTask()`.
+   * @param options `name`, and a `signal` that cancels the task.
+   * @returns A promise of the task's value; it rejects with the task's error
+   * (a `CancelledError` if it was cancelled), or with a `TypeError` for a bad
+   * argument.
+   *
+   * @example From a Deno.serve handler, or any async code
+   * ```ts
+   * import { Loop, sleep } from "@boucle/boucle";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const loop = new Loop();
+   * const stop = new AbortController();
+   * const running = loop.run({ until: stop.signal });
+   * const answer = await loop.submit(function* () {
+   *   yield* sleep(1);
+   *   return 42;
+   * }());
+   * assertEquals(answer, 42);
+   * stop.abort();
+   * await running;
+   * ```
+   */
+  submit<T>(
+    task: Awaitable<T> | Iterator<unknown, T, unknown> | PromiseLike<T>,
+    options: TaskOptions = {},
+  ): Promise<T> {
+    let fiber;
+    try {
+      const { name, signal } = checkTaskOptions("Loop.submit(task, options)", options);
+      fiber = this.#kernel.spawn(iteratorOf("Loop.submit(task)", "task", task), name, signal);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const added = fiber.handle as Task<T>;
+    return new Promise<T>((resolve, reject) => {
+      this.#kernel.onEnd(fiber, () => {
+        try {
+          resolve(added.result()); // observes the error
+        } catch (error) {
+          reject(error);
+        }
+      });
+    });
   }
 
   /**
    * Runs until no task is left.
    *
+   * With `options.until`, the loop is a service: until that signal aborts,
+   * having no task, or only parked ones, is neither the end nor a deadlock;
+   * it sleeps on the host (no CPU) until a task is added (`submit`, `addTask`)
+   * or woken. When the signal aborts, every live task is cancelled and
+   * awaited, then `run()` settles as usual. With `options.onError`, a failure
+   * that no one can observe any more (a task outside any task group that
+   * ended with no task joining it) is handed to it at once instead of making
+   * `run()` reject at the end; an error thrown by `onError` makes `run()`
+   * reject at the end.
+   *
+   * @param options `until` and `onError`.
    * @returns A promise that resolves when the last task ends. It rejects with
    * the error of a task that failed and that no one observed (joined, or read
    * with `result()`), with an `AggregateError` if there are several, with a
    * `DeadlockError` if tasks can never wake, and at once if the loop is
-   * already running.
+   * already running or an option is bad.
    *
    * @example Usage
    * ```ts
@@ -192,8 +260,13 @@ export class Loop {
    * assertEquals(loop.time(), 3_600_000);
    * ```
    */
-  run(): Promise<void> {
-    return this.#kernel.run();
+  run(options: RunOptions = {}): Promise<void> {
+    try {
+      checkRunOptions(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#kernel.run(options);
   }
 
   /**
@@ -268,30 +341,68 @@ export class Loop {
   tasks(): Task<unknown>[] {
     return this.#kernel.live().map((fiber) => fiber.handle);
   }
+
+  /**
+   * A text table of the live tasks, for a person reading why a program is
+   * stuck: each task's name, its state (`ready`, `running`, `parked`), what it
+   * waits on (as `Task.waitingOn` says it), the task group it belongs to (the
+   * name of the group's owner) and how long, on the loop clock, it has waited
+   * (approximate under real time).
+   *
+   * @returns One header line, then one line per live task.
+   *
+   * @example Usage
+   * ```ts
+   * import { Loop, sleep } from "@boucle/boucle";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const loop = new Loop({ virtualTime: true });
+   * loop.addTask(sleep(100), { name: "sleeper" });
+   * loop.addTask(function* () {
+   *   yield* sleep(30);
+   *   const [header, sleeper] = loop.dump().split("\n");
+   *   assertEquals(header!.split(/\s{2,}/), ["task", "state", "waits on", "group", "waited (ms)"]);
+   *   assertEquals(sleeper!.split(/\s{2,}/), ["sleeper", "parked", "sleep()", "-", "30"]);
+   * }());
+   * await loop.run();
+   * ```
+   */
+  dump(): string {
+    const kernel = this.#kernel;
+    const now = kernel.lastNow;
+    const rows = [["task", "state", "waits on", "group", "waited (ms)"]];
+    for (const fiber of kernel.live()) {
+      const waits = waitingOn(fiber);
+      rows.push([
+        fiber.name,
+        stateOf(fiber),
+        waits ?? "-",
+        fiber.group === null ? "-" : fiber.group.owner.name,
+        waits === null ? "-" : String(Math.max(0, Math.round(now - fiber.parkedAt))),
+      ]);
+    }
+    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+    return rows.map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd())
+      .join("\n");
+  }
 }
 
-/** What a task runs: a generator or iterator as is, an Awaitable's iterator, a promise's wait. */
-function iteratorOf(
-  where: string,
-  name: string,
-  task: unknown,
-): Iterator<unknown, unknown, unknown> {
-  if (typeof task === "object" && task !== null) {
-    if (typeof (task as Iterator<unknown>).next === "function") {
-      return task as Iterator<unknown, unknown, unknown>;
-    }
-    if (typeof (task as Awaitable<unknown>)[Symbol.iterator] === "function") {
-      return (task as Awaitable<unknown>)[Symbol.iterator]();
-    }
-    if (typeof (task as PromiseLike<unknown>).then === "function") {
-      return fromPromise(task as PromiseLike<unknown>);
-    }
+function checkRunOptions(options: RunOptions): void {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(
+      `Loop.run(options): 'options' must be an object, received ${show(options)}`,
+    );
   }
-  throw new TypeError(
-    `${where}: '${name}' must be a generator, an Awaitable, an iterator or a promise, received ${
-      show(task)
-    }`,
-  );
+  if (options.until !== undefined && !(options.until instanceof AbortSignal)) {
+    throw new TypeError(
+      `Loop.run(options): 'options.until' must be an AbortSignal, received ${show(options.until)}`,
+    );
+  }
+  if (options.onError !== undefined && typeof options.onError !== "function") {
+    throw new TypeError(
+      `Loop.run(options): 'options.onError' must be a function, received ${show(options.onError)}`,
+    );
+  }
 }
 
 /**
@@ -419,11 +530,13 @@ export function sleepUntil(time: number): Awaitable<void> {
 }
 
 /**
- * Runs awaitables concurrently, each as its own task, and returns their
- * results in argument order. On the first failure it cancels the others
- * (Tasks passed in included), waits for them to unwind, then throws that
- * error; the other errors are consumed. Cancelling the task running `gather`
- * does the same.
+ * Runs awaitables concurrently, each as its own task in a task group, and
+ * returns their results in argument order. On the first failure it cancels
+ * the others (Tasks passed in included), waits for them to unwind, then
+ * throws: that error as is, or an `AggregateError` of every error in the
+ * order they happened (errors thrown by cleanup included) if there were
+ * several. Cancelling the task running `gather` cancels them all and waits
+ * for them too.
  *
  * @typeParam A The awaitables' types.
  * @param awaitables Generators, Tasks or any Awaitables.
@@ -453,127 +566,22 @@ export function gather<const A extends readonly Awaitable<unknown>[]>(
 ): Coroutine<
   { -readonly [K in keyof A]: A[K] extends Awaitable<infer R> ? R : never }
 > {
-  awaitables.forEach((awaitable, i) => {
-    if (
-      typeof (awaitable as Partial<Awaitable<unknown>>)?.[Symbol.iterator] !==
-        "function"
-    ) {
-      throw new TypeError(
-        `gather(...awaitables): argument ${i} must be an Awaitable, received ${show(awaitable)}`,
-      );
-    }
-  });
+  checkAwaitables("gather(...awaitables)", awaitables);
   // deno-lint-ignore no-explicit-any -- the tuple type is computed by the signature
   return gatherAll(awaitables) as any;
 }
 
-/** What the children of one `gather` share. */
-interface Gathering {
-  results: unknown[];
-  remaining: number;
-  failed: boolean;
-  error: unknown;
-  /** Where the gathering task parks. */
-  parked: WaitQueue;
+function gatherAll(awaitables: readonly Awaitable<unknown>[]): Coroutine<unknown[]> {
+  // deno-lint-ignore require-yield -- the body only spawns; the group waits for the children
+  return runGroup("gather()", function* (group) {
+    const results = new Array(awaitables.length);
+    awaitables.forEach((awaitable, i) => group.spawn("gather()", collect(awaitable, results, i)));
+    return results;
+  });
 }
 
-function* gatherAll(
-  awaitables: readonly Awaitable<unknown>[],
-): Coroutine<unknown[]> {
-  const loop = Loop.current;
-  const g: Gathering = {
-    results: new Array(awaitables.length),
-    remaining: awaitables.length,
-    failed: false,
-    error: undefined,
-    parked: new WaitQueue(() => `gather() (${g.remaining} of ${awaitables.length} left)`),
-  };
-  const children = awaitables.map((a, i) => loop.addTask(gatherChild(g, a, i)));
-  try {
-    while (g.remaining > 0 && !g.failed) yield g.parked;
-  } finally {
-    if (g.remaining > 0) {
-      awaitables.forEach((a, i) => (a instanceof Task ? a : children[i]!).cancel());
-      for (const child of children) yield* joinQuietly(child);
-    }
-  }
-  if (g.failed) throw g.error;
-  return g.results;
-}
-
-function* gatherChild(
-  g: Gathering,
-  awaitable: Awaitable<unknown>,
-  i: number,
-): Coroutine<void> {
-  try {
-    g.results[i] = yield* awaitable;
-  } catch (error) {
-    if (!g.failed) {
-      g.failed = true;
-      g.error = error;
-      g.parked.wakeOne();
-    }
-  } finally {
-    if (--g.remaining === 0) g.parked.wakeOne();
-  }
-}
-
-/**
- * Waits for a task to end, consuming its error (a child being torn down). A
- * second cancel() of the waiting task does not cut the wait short: the caller
- * is already unwinding, and must not end before its children.
- */
-function* joinQuietly(task: Task<unknown>): Coroutine<void> {
-  while (!task.done) {
-    try {
-      yield* task;
-    } catch {
-      // Consumed: the caller is already throwing its own error.
-    }
-  }
-  try {
-    task.result(); // observed, even if it ended between two joins
-  } catch {
-    // Consumed, as above.
-  }
-}
-
-/** The wait on one promise: its handlers are attached as soon as it is made. */
-class PromiseWait<T> extends Blocker {
-  #settled = 0; // 1: fulfilled, 2: rejected
-  #value: unknown = undefined;
-  #fiber: Fiber | null = null;
-
-  constructor(promise: PromiseLike<T>) {
-    super(true);
-    Promise.resolve(promise).then(
-      (value) => this.#settle(1, value),
-      (error) => this.#settle(2, error),
-    );
-  }
-  #settle(how: number, value: unknown): void {
-    this.#settled = how;
-    this.#value = value;
-    const fiber = this.#fiber;
-    if (fiber === null) return;
-    this.#fiber = null;
-    fiber.kernel.wake(fiber, undefined);
-  }
-  park(fiber: Fiber): void {
-    this.#fiber = fiber;
-  }
-  abandon(): void {
-    this.#fiber = null;
-  }
-  describe(): string {
-    return "fromPromise()";
-  }
-  *wait(): Coroutine<T> {
-    if (this.#settled === 0) yield this;
-    if (this.#settled === 2) throw this.#value;
-    return this.#value as T;
-  }
+function* collect(awaitable: Awaitable<unknown>, results: unknown[], i: number): Coroutine<void> {
+  results[i] = yield* (awaitable instanceof Task ? joinOrCancel(awaitable) : awaitable);
 }
 
 /**
@@ -581,10 +589,19 @@ class PromiseWait<T> extends Blocker {
  * its reason. The promise's handlers are attached at once, so a promise that
  * rejects before the task runs is never an unhandled rejection.
  *
+ * Given a function instead, calls it with an `AbortSignal` when the coroutine
+ * first runs, and waits on the promise it returns: when the waiting task is
+ * cancelled (or a `deadline`/`moveOnAfter` around it expires), the signal
+ * aborts with the `CancelledError` as its reason and the task goes on
+ * unwinding at once; the promise's later rejection is consumed. A promise
+ * that already settled is not aborted.
+ *
  * @typeParam T The promise's value.
- * @param promise A promise or any thenable.
+ * @param promise A promise or any thenable, or a function
+ * `(signal: AbortSignal) => PromiseLike<T>`.
  * @returns A coroutine returning the value.
- * @throws {TypeError} If `promise` is not a thenable.
+ * @throws {TypeError} If `promise` is neither a thenable nor a function, or
+ * the function returns no thenable.
  *
  * @example Usage
  * ```ts
@@ -597,22 +614,66 @@ class PromiseWait<T> extends Blocker {
  * }
  * assertEquals(await new Loop().runTask(main()), "HELLO");
  * ```
+ *
+ * @example A timeout that really stops the work
+ * ```ts
+ * import { deadline, fromPromise, Loop } from "@boucle/boucle";
+ * import { assertEquals, assertRejects } from "@std/assert";
+ *
+ * let aborted = false;
+ * function work(signal: AbortSignal): Promise<string> {
+ *   return new Promise((resolve, reject) => {
+ *     const timer = setTimeout(() => resolve("late"), 1000);
+ *     signal.addEventListener("abort", () => {
+ *       aborted = true;
+ *       clearTimeout(timer);
+ *       reject(signal.reason);
+ *     });
+ *   });
+ * }
+ * const loop = new Loop();
+ * await assertRejects(() => loop.runTask(deadline(fromPromise(work), 10)), DOMException);
+ * assertEquals(aborted, true);
+ * ```
  */
-export function fromPromise<T>(promise: PromiseLike<T>): Coroutine<T> {
+export function fromPromise<T>(
+  promise: PromiseLike<T> | ((signal: AbortSignal) => PromiseLike<T>),
+): Coroutine<T> {
+  if (typeof promise === "function") return withSignal(promise);
   if (typeof (promise as Partial<PromiseLike<T>>)?.then !== "function") {
     throw new TypeError(
-      `fromPromise(promise): 'promise' must be a thenable, received ${show(promise)}`,
+      `fromPromise(promise): 'promise' must be a thenable or a function (signal) => thenable, received ${
+        show(promise)
+      }`,
     );
   }
   return new PromiseWait(promise).wait();
+}
+
+function* withSignal<T>(start: (signal: AbortSignal) => PromiseLike<T>): Coroutine<T> {
+  const controller = new AbortController();
+  const promise = start(controller.signal);
+  if (typeof (promise as Partial<PromiseLike<T>>)?.then !== "function") {
+    throw new TypeError(
+      `fromPromise(fn): 'fn' must return a thenable, returned ${show(promise)}`,
+    );
+  }
+  return yield* new PromiseWait(promise, controller).wait();
 }
 
 /**
  * Runs an awaitable with a time limit: returns its result, or, after `ms` on
  * the loop's clock, cancels it, waits for it to unwind and throws a
  * `DOMException` named `"TimeoutError"` (as `@std/async`'s `deadline` does).
- * Cancelling the task running `deadline` cancels the awaitable too. No timer
- * outlives it.
+ *
+ * A generator or other Awaitable runs inline in the calling task, under a
+ * cancel scope: no task is spawned, and on expiry the task is cancelled at
+ * its suspension point inside the scope. A Task passed in is joined, and on
+ * expiry cancelled and awaited. If the awaitable ends first, the pending
+ * expiry is withdrawn and its timer removed. Nested, only the scope whose
+ * time ran out converts its cancellation; an outer one passes through inner
+ * ones as `CancelledError`, and so does a `cancel()` of the task. `ms = 0`
+ * expires at the first suspension, on both clocks.
  *
  * @typeParam T The awaitable's result.
  * @param awaitable A generator, a Task or any Awaitable.
@@ -631,45 +692,9 @@ export function fromPromise<T>(promise: PromiseLike<T>): Coroutine<T> {
  * ```
  */
 export function deadline<T>(awaitable: Awaitable<T>, ms: number): Coroutine<T> {
-  if (
-    typeof (awaitable as Partial<Awaitable<T>>)?.[Symbol.iterator] !==
-      "function"
-  ) {
-    throw new TypeError(
-      `deadline(awaitable, ms): 'awaitable' must be an Awaitable, received ${show(awaitable)}`,
-    );
-  }
+  checkAwaitable("deadline(awaitable, ms)", awaitable);
   checkMs("deadline(awaitable, ms)", "ms", ms);
-  return withDeadline(awaitable, ms);
-}
-
-function* withDeadline<T>(awaitable: Awaitable<T>, ms: number): Coroutine<T> {
-  const loop = Loop.current;
-  const child = awaitable instanceof Task ? awaitable : loop.addTask(awaitable);
-  let timedOut = false;
-  const timer = loop.addTask(
-    function* () {
-      yield* sleep(ms);
-      timedOut = true;
-      child.cancel(`deadline of ${ms} ms passed`);
-    }(),
-    { name: `deadline(${ms} ms)` },
-  );
-  try {
-    return yield* child;
-  } catch (error) {
-    if (timedOut && error instanceof CancelledError && child.cancelled) {
-      throw new DOMException(
-        `deadline(): timed out after ${ms} ms`,
-        "TimeoutError",
-      );
-    }
-    throw error;
-  } finally {
-    timer.cancel();
-    if (!child.done) {
-      child.cancel();
-      yield* joinQuietly(child);
-    }
-  }
+  return timed("deadline()", awaitable, ms, () => {
+    throw new DOMException(`deadline(): timed out after ${ms} ms`, "TimeoutError");
+  });
 }

@@ -471,7 +471,7 @@ Deno.test("gather(), fromPromise() and deadline() reject bad arguments, naming t
   assertThrows(
     () => fromPromise(5 as never),
     TypeError,
-    "fromPromise(promise): 'promise' must be a thenable, received 5",
+    "fromPromise(promise): 'promise' must be a thenable or a function (signal) => thenable, received 5",
   );
   assertThrows(
     () => deadline(null as never, 5),
@@ -499,7 +499,7 @@ Deno.test("waits check their arguments when called but need a loop only when the
     Error,
     "sleepUntil(): no loop is running",
   );
-  assertThrows(() => gather(sleep(1)).next(), Error, "Loop.current: no loop is running");
+  assertThrows(() => gather(sleep(1)).next(), Error, "gather(): no loop is running");
   const loop = new Loop({ virtualTime: true });
   const log: string[] = [];
   assertEquals(
@@ -1516,7 +1516,7 @@ Deno.test("deadline() cancels a late awaitable, waits for it to unwind, then thr
   assertEquals(error.name, "TimeoutError");
   assertStringIncludes(error.message, "50 ms");
   assertEquals(log, [
-    "child got deadline of 50 ms passed",
+    "child got deadline(): 50 ms passed",
     "child unwound at 53",
     "deadline threw at 53",
   ]);
