@@ -37,3 +37,4 @@
 export * from "./loop.ts";
 export * from "./sync.ts";
 export * from "./socket.ts";
+export * from "./stream.ts";
