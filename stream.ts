@@ -412,7 +412,7 @@ export class StreamReader {
       throw new TypeError(
         `new StreamReader(source): 'source' must have a recv(bufsize) method (an AIOSocket, a memory stream, any ByteSource), received ${
           show(source)
-        } with no recv method`,
+        }${typeof source === "object" && source !== null ? " with no recv method" : ""}`,
       );
     }
     if (typeof options !== "object" || options === null) {
@@ -853,17 +853,17 @@ export class StreamWriter {
   constructor(sink: ByteSink, options: StreamWriterOptions = {}) {
     const s = sink as Partial<ByteSink> | null;
     const missing = typeof s !== "object" || s === null
-      ? "sendAll(bytes) and shutdown() methods"
+      ? ""
       : typeof s.sendAll !== "function"
-      ? "a sendAll(bytes) method"
+      ? " with no sendAll method"
       : typeof s.shutdown !== "function"
-      ? "a shutdown() method"
+      ? " with no shutdown method"
       : null;
     if (missing !== null) {
       throw new TypeError(
         `new StreamWriter(sink): 'sink' must have sendAll(bytes) and shutdown() methods (an AIOSocket, a memory stream, any ByteSink), received ${
           show(sink)
-        } with no ${missing}`,
+        }${missing}`,
       );
     }
     if (typeof options !== "object" || options === null) {
