@@ -11,6 +11,7 @@ import {
 import { describe, it } from "@std/testing/bdd";
 import { assertSpyCalls, spy } from "@std/testing/mock";
 import {
+  type Awaitable,
   CancelledError,
   type Coroutine,
   DeadlockError,
@@ -748,7 +749,7 @@ describe("Queue", () => {
 
 describe("Task.cancel() of a task parked in a primitive", () => {
   const lock = new Lock();
-  const cases: [string, () => Coroutine<unknown>, () => void][] = [
+  const cases: [string, () => Awaitable<unknown>, () => void][] = [
     ["Waiter", () => new Waiter(2)[Symbol.iterator](), () => {}],
     ["Event.wait()", () => new Event().wait(), () => {}],
     ["Lock.acquire()", () => lock.acquire(), () => assert(lock.locked)],
@@ -756,7 +757,7 @@ describe("Task.cancel() of a task parked in a primitive", () => {
     ["Queue.get()", () => new Queue().get(), () => {}],
     ["Queue.put()", () => {
       const full = new Queue<number>(1);
-      full.put(0).next(); // fills it without waiting
+      full.tryPut(0); // fills it without waiting
       return full.put(1);
     }, () => {}],
   ];
