@@ -1,18 +1,23 @@
 // Copyright 2026 the boucle authors. MIT license.
 // The waiting primitives, each beside its baseline: the same work written with
 // plain promises and async functions, which is what users write without us.
-// The promise-based Lock and Queue below are the minimal hand-written ones.
+// The promise-based Lock, Queue and Condition below are the minimal
+// hand-written ones.
 //
 //   deno bench bench/sync_bench.ts
 
 import { type Coroutine, gather, interrupt, Loop } from "../mod.ts";
-import { Event, Lock, Queue } from "../sync.ts";
+import { Condition, Event, Lock, Queue, QueueClosedError } from "../sync.ts";
 import { check } from "./_common.ts";
 
 const GATHERED = 100_000;
 const HANDOFFS = 10_000;
 const ROUND_TRIPS = 10_000;
 const WAITERS = 10_000;
+const PIPELINE_ITEMS = 100_000;
+/** The pipeline's queues hold this many items: bounded, so back-pressure plays. */
+const PIPELINE_MAXSIZE = 64;
+const CONDITION_TURNS = 10_000;
 
 // gather of 100,000 tiny tasks ------------------------------------------------
 
@@ -133,20 +138,44 @@ Deno.bench({
 
 // Queue ping-pong between two tasks ---------------------------------------------
 
-/** An unbounded FIFO on promises: `get()` waits while it is empty. */
+/**
+ * A FIFO on promises: `get()` waits while it is empty, `put()` while it is
+ * full (unbounded by default); after `close()`, `get()` drains what is left,
+ * then throws `Closed`.
+ */
 class PromiseQueue<T> {
   #items: T[] = [];
-  #getters: ((item: T) => void)[] = [];
-  put(item: T): void {
+  #getters: { resolve: (item: T) => void; reject: (error: Error) => void }[] = [];
+  #putters: { item: T; resolve: () => void }[] = [];
+  #closed = false;
+  constructor(readonly maxsize = Infinity) {}
+  put(item: T): Promise<void> | void {
     const getter = this.#getters.shift();
-    if (getter) getter(item);
-    else this.#items.push(item);
+    if (getter) getter.resolve(item);
+    else if (this.#items.length < this.maxsize) this.#items.push(item);
+    else return new Promise((resolve) => this.#putters.push({ item, resolve }));
   }
   get(): Promise<T> | T {
-    if (this.#items.length > 0) return this.#items.shift()!;
-    return new Promise((resolve) => this.#getters.push(resolve));
+    if (this.#items.length > 0) {
+      const item = this.#items.shift()!;
+      const putter = this.#putters.shift();
+      if (putter) {
+        this.#items.push(putter.item);
+        putter.resolve();
+      }
+      return item;
+    }
+    if (this.#closed) throw new Closed();
+    return new Promise((resolve, reject) => this.#getters.push({ resolve, reject }));
+  }
+  close(): void {
+    this.#closed = true;
+    for (const getter of this.#getters.splice(0)) getter.reject(new Closed());
   }
 }
+
+/** What a closed, empty PromiseQueue throws. */
+class Closed extends Error {}
 
 Deno.bench({
   name: "promise queue, async functions (baseline)",
@@ -191,6 +220,142 @@ Deno.bench({
     loop.addTask(echoer());
     await loop.run();
     check(returned === ROUND_TRIPS, `${returned} round trips`);
+  },
+});
+
+// A 3-stage pipeline of 100,000 items, ended by close() -------------------------
+
+Deno.bench({
+  name: "promise queues, async functions (baseline)",
+  group: "Queue pipeline 100,000",
+  baseline: true,
+  async fn() {
+    const numbers = new PromiseQueue<number>(PIPELINE_MAXSIZE);
+    const squares = new PromiseQueue<number>(PIPELINE_MAXSIZE);
+    async function produce(): Promise<void> {
+      for (let i = 0; i < PIPELINE_ITEMS; i++) await numbers.put(i);
+      numbers.close();
+    }
+    async function square(): Promise<void> {
+      try {
+        for (;;) await squares.put((await numbers.get()) % 1000);
+      } catch (error) {
+        if (!(error instanceof Closed)) throw error;
+      }
+      squares.close();
+    }
+    async function sum(): Promise<number> {
+      let total = 0;
+      try {
+        for (;;) total += await squares.get();
+      } catch (error) {
+        if (!(error instanceof Closed)) throw error;
+      }
+      return total;
+    }
+    const [, , total] = await Promise.all([produce(), square(), sum()]);
+    check(total === PIPELINE_TOTAL, `total ${total}`);
+  },
+});
+
+Deno.bench({
+  name: "boucle Queue with close()",
+  group: "Queue pipeline 100,000",
+  async fn() {
+    const numbers = new Queue<number>(PIPELINE_MAXSIZE);
+    const squares = new Queue<number>(PIPELINE_MAXSIZE);
+    function* produce(): Coroutine<void> {
+      for (let i = 0; i < PIPELINE_ITEMS; i++) yield* numbers.put(i);
+      numbers.close();
+    }
+    function* square(): Coroutine<void> {
+      try {
+        for (;;) yield* squares.put((yield* numbers.get()) % 1000);
+      } catch (error) {
+        if (!(error instanceof QueueClosedError)) throw error;
+      }
+      squares.close();
+    }
+    function* sum(): Coroutine<number> {
+      let total = 0;
+      try {
+        for (;;) total += yield* squares.get();
+      } catch (error) {
+        if (!(error instanceof QueueClosedError)) throw error;
+      }
+      return total;
+    }
+    const [, , total] = await new Loop().runTask(gather(produce(), square(), sum()));
+    check(total === PIPELINE_TOTAL, `total ${total}`);
+  },
+});
+
+/** What the pipeline's last stage adds up: the sum of i % 1000 over the items. */
+const PIPELINE_TOTAL = (PIPELINE_ITEMS / 1000) * (999 * 1000 / 2);
+
+// Condition: two tasks taking turns, notify/wait -----------------------------------
+
+/** A condition on promises over PromiseLock, the way asyncio's is written. */
+class PromiseCondition {
+  readonly lock: PromiseLock = new PromiseLock();
+  #waiters: (() => void)[] = [];
+  async wait(): Promise<void> {
+    this.lock.release();
+    await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    await this.lock.acquire();
+  }
+  notify(): void {
+    this.#waiters.shift()?.();
+  }
+}
+
+Deno.bench({
+  name: "promise condition, async functions (baseline)",
+  group: "Condition turns",
+  baseline: true,
+  async fn() {
+    const condition = new PromiseCondition();
+    let turn = 0;
+    let turns = 0;
+    async function player(me: number): Promise<void> {
+      for (let i = 0; i < CONDITION_TURNS; i++) {
+        await condition.lock.acquire();
+        try {
+          while (turn !== me) await condition.wait();
+          turn = 1 - me;
+          turns++;
+          condition.notify();
+        } finally {
+          condition.lock.release();
+        }
+      }
+    }
+    await Promise.all([player(0), player(1)]);
+    check(turns === 2 * CONDITION_TURNS, `${turns} turns`);
+  },
+});
+
+Deno.bench({
+  name: "boucle Condition",
+  group: "Condition turns",
+  async fn() {
+    const condition = new Condition();
+    let turn = 0;
+    let turns = 0;
+    function* player(me: number): Coroutine<void> {
+      for (let i = 0; i < CONDITION_TURNS; i++) {
+        using _ = yield* condition.acquire();
+        yield* condition.waitFor(() => turn === me);
+        turn = 1 - me;
+        turns++;
+        condition.notify();
+      }
+    }
+    const loop = new Loop();
+    loop.addTask(player(0));
+    loop.addTask(player(1));
+    await loop.run();
+    check(turns === 2 * CONDITION_TURNS, `${turns} turns`);
   },
 });
 
