@@ -234,17 +234,61 @@ export class WaitQueue extends Blocker {
  * sleeps). A fiber parks here with its deadline in `value`.
  */
 class TimerHeap extends Blocker {
-  readonly #entries: (Fiber | CancelScope)[] = [];
-  readonly #at: number[] = [];
-  readonly #order: number[] = [];
+  #entries: (Fiber | CancelScope)[] = [];
+  #at: number[] = [];
+  #order: number[] = [];
   #set = 0;
+  /** Scopes' entries forgotten but still in the heap (see `forget`). */
+  #dead = 0;
 
+  /** How many live entries. */
   get size(): number {
-    return this.#entries.length;
+    return this.#entries.length - this.#dead;
   }
-  /** The earliest deadline. */
+  /** The earliest live deadline. */
   get next(): number {
+    this.#dropDead();
     return this.#entries.length > 0 ? this.#at[0]! : Infinity;
+  }
+  /**
+   * Forgets a closed scope's entry lazily, as asyncio does with cancelled
+   * timers: it stays in the heap, dead, until it reaches the top or dead
+   * entries outnumber live ones (then the heap is rebuilt). A scope that ends
+   * before its expiry, the common case, then costs O(1) to remove instead of
+   * a sift through the heap.
+   */
+  forget(scope: CancelScope): void {
+    if (scope.heapIndex === 0) {
+      this.abandon(scope);
+      return;
+    }
+    scope.dead = true;
+    this.#dead++;
+    if (this.#dead > 1024 && 2 * this.#dead > this.#entries.length) this.#compact();
+  }
+  #dropDead(): void {
+    const entries = this.#entries;
+    while (entries.length > 0) {
+      const top = entries[0]!;
+      if (!(top instanceof CancelScope && top.dead)) return;
+      this.abandon(top);
+      this.#dead--;
+    }
+  }
+  /** Rebuilds the heap from its live entries: sorted by key, an array is a heap. */
+  #compact(): void {
+    const live = [];
+    for (let i = 0; i < this.#entries.length; i++) {
+      const entry = this.#entries[i]!;
+      if (entry instanceof CancelScope && entry.dead) entry.heapIndex = -1;
+      else live.push({ entry, at: this.#at[i]!, order: this.#order[i]! });
+    }
+    live.sort((a, b) => a.at - b.at || a.order - b.order);
+    this.#entries = live.map((e) => e.entry);
+    this.#at = live.map((e) => e.at);
+    this.#order = live.map((e) => e.order);
+    this.#entries.forEach((entry, i) => (entry.heapIndex = i));
+    this.#dead = 0;
   }
   park(fiber: Fiber): void {
     this.add(fiber, fiber.value as number);
@@ -280,6 +324,7 @@ class TimerHeap extends Blocker {
       const entry = this.#entries[0]!;
       this.abandon(entry);
       if (entry instanceof Fiber) entry.kernel.wake(entry, undefined);
+      else if (entry.dead) this.#dead--;
       else entry.expire();
     }
   }
@@ -1097,10 +1142,19 @@ export class CancelScope {
   heapIndex = -1;
   /** The CancelledError of its cancellation, once cancelled. */
   error: CancelledError | null = null;
+  /** Closed while its expiry was still in the timer heap (forgotten lazily). */
+  dead = false;
   readonly depth: number;
 
-  constructor(readonly fiber: Fiber, readonly reason: string) {
+  /** `ms` is the scope's time limit, for the reason of its cancellation (NaN: none). */
+  constructor(readonly fiber: Fiber, readonly where: string, readonly ms = NaN) {
     this.depth = ++fiber.extra.scopes;
+  }
+  /** The reason its CancelledError carries, made when it is cancelled. */
+  get reason(): string {
+    return Number.isNaN(this.ms)
+      ? `${this.where}: a task of the group failed`
+      : `${this.where}: ${this.ms} ms passed`;
   }
   /** Cancels the scope: its fiber gets a CancelledError that is the scope's own. */
   cancel(): void {
@@ -1117,7 +1171,7 @@ export class CancelScope {
   /** Ends the scope: its timer is removed and a cancellation not yet delivered withdrawn. */
   close(): void {
     const fiber = this.fiber;
-    if (this.heapIndex >= 0) fiber.kernel.timers.abandon(this);
+    if (this.heapIndex >= 0) fiber.kernel.timers.forget(this);
     if (fiber.cancelPending !== null && fiber.cancelPending === this.error) {
       fiber.cancelPending = null;
     }
@@ -1129,9 +1183,9 @@ export class CancelScope {
  * Opens a cancel scope on the running fiber that expires after `ms` on the
  * loop clock (`0`: at the first suspension, on both clocks; `Infinity`: never).
  */
-export function openScope(where: string, ms: number, reason: string): CancelScope {
+export function openScope(where: string, ms: number): CancelScope {
   const kernel = currentKernel(where);
-  const scope = new CancelScope(kernel.current!, reason);
+  const scope = new CancelScope(kernel.current!, where, ms);
   if (ms === 0) scope.cancel();
   else if (ms !== Infinity) kernel.timers.add(scope, kernel.now() + ms);
   return scope;
@@ -1176,7 +1230,7 @@ export class Group {
   spawned = 0;
 
   constructor(readonly owner: Fiber, readonly where: string) {
-    this.scope = new CancelScope(owner, `${where}: a task of the group failed`);
+    this.scope = new CancelScope(owner, where);
     this.parked = new WaitQueue(() => `${where} (${this.children.size} of ${this.spawned} left)`);
   }
 
@@ -1440,20 +1494,86 @@ export function* joinQuietly(task: Task<unknown>): Coroutine<void> {
  * expiry. On its own expiry, returns what `expired()` gives (or throws what
  * it throws); any other error passes through.
  */
-export function* timed<T, E>(
+export function timed<T, E>(
   where: string,
   awaitable: Awaitable<T>,
   ms: number,
   expired: () => E,
 ): Coroutine<T | E> {
-  const scope = openScope(where, ms, `${where}: ${ms} ms passed`);
-  try {
-    return yield* (awaitable instanceof Task ? joinOrCancel(awaitable) : awaitable);
-  } catch (error) {
-    if (scope.caught(error)) return expired();
-    throw error;
-  } finally {
+  return new Timed(where, awaitable, ms, expired) as unknown as Coroutine<T | E>;
+}
+
+/**
+ * `timed` written out as an iterator rather than a generator: it is the
+ * timeout around every `recv`, and this form halves its cost. It opens the
+ * scope at the first `next()`, forwards every step to the awaitable, and
+ * closes the scope when the awaitable ends, however it ends.
+ */
+class Timed<T, E> implements Iterator<unknown, T | E, unknown> {
+  #inner: Iterator<unknown, T, unknown> | null = null;
+  #scope: CancelScope | null = null;
+
+  constructor(
+    readonly where: string,
+    readonly awaitable: Awaitable<T>,
+    readonly ms: number,
+    readonly expired: () => E,
+  ) {}
+
+  next(value?: unknown): IteratorResult<unknown, T | E> {
+    let r: IteratorResult<unknown, T>;
+    try {
+      if (this.#scope === null) this.#open();
+      r = this.#inner!.next(value);
+    } catch (error) {
+      return this.#failed(error);
+    }
+    return r.done ? this.#end(r) : r;
+  }
+  throw(error: unknown): IteratorResult<unknown, T | E> {
+    const inner = this.#inner;
+    if (inner === null) throw error; // never started: nothing to unwind
+    let r: IteratorResult<unknown, T>;
+    try {
+      if (inner.throw === undefined) {
+        inner.return?.();
+        throw error;
+      }
+      r = inner.throw(error);
+    } catch (thrown) {
+      return this.#failed(thrown);
+    }
+    return r.done ? this.#end(r) : r;
+  }
+  return(value?: unknown): IteratorResult<unknown, T | E> {
+    try {
+      this.#inner?.return?.();
+    } finally {
+      this.#scope?.close();
+      this.#scope = null;
+    }
+    return { value: value as T, done: true };
+  }
+  [Symbol.iterator](): this {
+    return this;
+  }
+  #open(): void {
+    this.#scope = openScope(this.where, this.ms);
+    const awaitable = this.awaitable;
+    this.#inner = (awaitable instanceof Task ? joinOrCancel(awaitable) : awaitable)[
+      Symbol.iterator
+    ]();
+  }
+  #end(r: IteratorResult<unknown, T>): IteratorResult<unknown, T | E> {
+    this.#scope!.close();
+    return r;
+  }
+  #failed(error: unknown): IteratorResult<unknown, T | E> {
+    const scope = this.#scope;
+    if (scope === null) throw error;
     scope.close();
+    if (scope.caught(error)) return { value: this.expired(), done: true };
+    throw error;
   }
 }
 
