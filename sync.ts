@@ -389,6 +389,15 @@ class Permits {
     this.value++;
   }
 
+  /** Takes a permit for a task of `kernel` if one is free. */
+  tryTake(kernel: unknown): boolean {
+    if (this.value === 0) return false;
+    this.checkOwner(kernel);
+    this.value--;
+    this.owner = kernel;
+    return true;
+  }
+
   /** Throws if tasks of another loop than `kernel`'s hold permits. */
   checkOwner(kernel: unknown): void {
     if (this.value < this.max && this.owner !== kernel) {
@@ -399,6 +408,9 @@ class Permits {
     }
   }
 }
+
+/** A semaphore's state, for `Condition` (set in `Semaphore`'s static block). */
+let permitsOf: (semaphore: Semaphore) => Permits;
 
 const FRESH = 0;
 const PARKED = 1;
@@ -424,10 +436,7 @@ class Acquisition implements Iterator<unknown, Disposable, unknown> {
     }
     if (this.#state === ENDED) return { value: undefined as never, done: true };
     const kernel = currentFiber(permits.what).kernel;
-    if (permits.value > 0) {
-      permits.checkOwner(kernel);
-      permits.value--;
-      permits.owner = kernel;
+    if (permits.tryTake(kernel)) {
       this.#state = ENDED;
       return { value: new Guard(permits), done: true };
     }
@@ -489,6 +498,9 @@ class Guard implements Disposable {
  */
 export class Semaphore {
   readonly #permits: Permits;
+  static {
+    permitsOf = (semaphore) => semaphore.#permits;
+  }
 
   /**
    * Makes a semaphore holding `n` permits.
@@ -994,6 +1006,7 @@ const NO_ERROR: object = Object.freeze({});
  */
 export class Condition {
   readonly #lock: Lock;
+  readonly #permits: Permits;
   readonly #what: string;
   #parked: WaitQueue;
 
@@ -1016,6 +1029,7 @@ export class Condition {
       );
     }
     this.#lock = lock;
+    this.#permits = permitsOf(lock);
     const what = this.#what = `${label}.wait()`;
     this.#parked = new WaitQueue(() => what);
   }
@@ -1095,35 +1109,7 @@ export class Condition {
    * ```
    */
   wait(): Coroutine<void> {
-    return this.#wait();
-  }
-
-  *#wait(): Coroutine<void> {
-    const lock = this.#lock;
-    this.#checkHeld("wait()");
-    checkOneLoop(this.#parked);
-    lock.release();
-    let notified = false;
-    let error: unknown = NO_ERROR;
-    try {
-      yield this.#parked;
-      notified = true;
-    } catch (thrown) {
-      error = thrown; // cancelled while parked: out of the queue already
-    }
-    for (;;) { // take the lock back, even through more cancellations
-      try {
-        yield* lock.acquire();
-        break;
-      } catch (thrown) {
-        if (!(thrown instanceof CancelledError)) throw thrown;
-        if (error === NO_ERROR) error = thrown;
-      }
-    }
-    if (error !== NO_ERROR) {
-      if (notified) this.#wake(1); // pass the notification on
-      throw error;
-    }
+    return this.#waitFor(null, "wait()") as Coroutine<void>;
   }
 
   /**
@@ -1169,17 +1155,46 @@ export class Condition {
         `Condition.waitFor(predicate): 'predicate' must be a function, received ${show(predicate)}`,
       );
     }
-    return this.#waitFor(predicate);
+    return this.#waitFor(predicate, "waitFor()") as Coroutine<
+      Exclude<T, false | 0 | 0n | "" | null | undefined>
+    >;
   }
 
-  *#waitFor<T>(predicate: () => T): Coroutine<Exclude<T, false | 0 | 0n | "" | null | undefined>> {
-    this.#checkHeld("waitFor()");
-    let result = predicate();
-    while (!result) {
-      yield* this.#wait();
-      result = predicate();
+  /** `wait()` (no predicate: one wait) and `waitFor()` in one generator. */
+  *#waitFor<T>(predicate: (() => T) | null, method: string): Coroutine<T | undefined> {
+    this.#checkHeld(method);
+    let result: T | undefined = undefined;
+    if (predicate !== null && (result = predicate())) return result;
+    const permits = this.#permits;
+    for (;;) {
+      checkOneLoop(this.#parked);
+      permits.release();
+      let notified = false;
+      let error: unknown = NO_ERROR;
+      try {
+        yield this.#parked;
+        notified = true;
+      } catch (thrown) {
+        error = thrown; // cancelled while parked: out of the queue already
+      }
+      // Take the lock back, even through more cancellations.
+      if (!permits.tryTake(currentFiber(permits.what).kernel)) {
+        for (;;) {
+          try {
+            yield* new Acquisition(permits);
+            break;
+          } catch (thrown) {
+            if (!(thrown instanceof CancelledError)) throw thrown;
+            if (error === NO_ERROR) error = thrown;
+          }
+        }
+      }
+      if (error !== NO_ERROR) {
+        if (notified) this.#wake(1); // pass the notification on
+        throw error;
+      }
+      if (predicate === null || (result = predicate())) return result;
     }
-    return result as Exclude<T, false | 0 | 0n | "" | null | undefined>;
   }
 
   /**
