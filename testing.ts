@@ -1,11 +1,22 @@
 // Copyright 2026 the boucle authors. MIT license.
 /**
- * A kit for testing coroutine code in `deno test`: `memoryStreamPair()`, two
- * connected in-memory streams with `AIOSocket`'s stream methods, so that a
- * protocol handler typed against `ByteStream` runs with no socket, under
- * virtual time, the same way every run.
+ * A kit for testing coroutine code in `deno test`: `loopTest()` runs a test
+ * body on a fresh loop on virtual time and turns every way it can go wrong
+ * (an error, a deadlock, a wall-clock timeout, leaked tasks) into a failure
+ * that names the tasks and what they wait on; `waitAllTasksBlocked()` parks
+ * until every other task is parked; `memoryStreamPair()` makes two connected
+ * in-memory streams with `AIOSocket`'s stream methods, so that a protocol
+ * handler typed against `ByteStream` runs with no socket, under virtual
+ * time, the same way every run.
  *
  * Decisions where the design leaves room:
+ * - `loopTest`'s body gets the loop as its argument. When the body fails,
+ *   the tasks it left are cancelled without being reported as a leak: the
+ *   body's error is the failure. On a timeout, the message has the
+ *   `Loop.dump()` taken at that moment; the tasks are then cancelled and
+ *   given up to one second to unwind.
+ * - `waitAllTasksBlocked()` returns at the end of the first cycle that leaves
+ *   no task ready; tasks parked on timers, I/O or promises count as blocked.
  * - Every wait parks on the kernel's wait queue or on the loop's clock; no
  *   promise is involved, so virtual time runs freely and a test that waits
  *   for bytes nobody sends fails at once with a `DeadlockError` naming the
@@ -59,7 +70,7 @@
  * @module
  */
 
-import { type Coroutine, WaitQueue } from "./_kernel.ts";
+import { type Awaitable, type Coroutine, currentKernel, type Task, WaitQueue } from "./_kernel.ts";
 import { Loop, sleepUntil } from "./loop.ts";
 import type { ByteStream } from "./stream.ts";
 import { checkCount, checkMs, show } from "./_validate.ts";
@@ -648,4 +659,175 @@ function checkBytes(where: string, bytes: unknown): void {
   if (!(bytes instanceof Uint8Array)) {
     throw new TypeError(`${where}: 'bytes' must be a Uint8Array, received ${show(bytes)}`);
   }
+}
+
+/** Options for `loopTest()`. */
+export interface LoopTestOptions {
+  /**
+   * Run the body on a virtual clock (see `LoopOptions.virtualTime`).
+   *
+   * @default {true}
+   */
+  virtualTime?: boolean;
+  /**
+   * Fail after this many ms of wall-clock time, whatever the loop's clock
+   * says: a virtual hour still passes, a stuck wait on real I/O fails, with
+   * `Loop.dump()` of the live tasks in the message.
+   *
+   * @default {10000}
+   */
+  timeout?: number;
+}
+
+/**
+ * Makes a `Deno.test` function that runs `body` on a fresh loop, on virtual
+ * time unless `options.virtualTime` is `false`. The test fails if `body`
+ * throws (with its error), at once on a deadlock (a `DeadlockError` naming
+ * each stuck task and what it waits on), after `options.timeout` ms of
+ * wall-clock time (the message lists every live task and what it waits on),
+ * and if tasks other than the body are still alive when the body returns: a
+ * leak, named in the message, whose tasks are then cancelled.
+ *
+ * The body gets the loop as its argument.
+ *
+ * @param body A generator function: the test's main task.
+ * @param options `virtualTime` and `timeout`.
+ * @returns An async function for `Deno.test`.
+ * @throws {TypeError} If `body` is not a function or an option is bad.
+ * @throws {RangeError} If `options.timeout` is not a number > 0.
+ *
+ * @example Usage
+ * ```ts
+ * import { sleep } from "@boucle/boucle";
+ * import { loopTest } from "@boucle/boucle/testing";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const test = loopTest(function* (loop) {
+ *   yield* sleep(3_600_000); // an hour, in a few milliseconds
+ *   assertEquals(loop.time(), 3_600_000);
+ * });
+ * await test(); // in a test file: Deno.test("an hour passes", test);
+ * ```
+ */
+export function loopTest(
+  body: (loop: Loop) => Awaitable<unknown> | Iterator<unknown, unknown, unknown>,
+  options: LoopTestOptions = {},
+): () => Promise<void> {
+  if (typeof body !== "function") {
+    throw new TypeError(
+      `loopTest(body, options): 'body' must be a function, received ${show(body)}`,
+    );
+  }
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(
+      `loopTest(body, options): 'options' must be an object, received ${show(options)}`,
+    );
+  }
+  const { virtualTime = true, timeout = 10_000 } = options;
+  if (typeof virtualTime !== "boolean") {
+    throw new TypeError(
+      `loopTest(body, options): 'options.virtualTime' must be a boolean, received ${
+        show(virtualTime)
+      }`,
+    );
+  }
+  if (typeof timeout !== "number") {
+    throw new TypeError(
+      `loopTest(body, options): 'options.timeout' must be a number > 0, received ${show(timeout)}`,
+    );
+  }
+  if (!(timeout > 0)) {
+    throw new RangeError(
+      `loopTest(body, options): 'options.timeout' must be a number > 0, received ${show(timeout)}`,
+    );
+  }
+  return () => runLoopTest(body, virtualTime, timeout);
+}
+
+async function runLoopTest(
+  body: (loop: Loop) => Awaitable<unknown> | Iterator<unknown, unknown, unknown>,
+  virtualTime: boolean,
+  timeout: number,
+): Promise<void> {
+  const loop = new Loop({ virtualTime });
+  let leak: string | null = null;
+  const main: Task<void> = loop.addTask(
+    function* (): Coroutine<void> {
+      let returned = false;
+      try {
+        const it = body(loop);
+        yield* (Symbol.iterator in it ? it : { [Symbol.iterator]: () => it });
+        returned = true;
+      } finally {
+        // Tasks left behind: a leak if the body returned; after a failure, just stopped.
+        const leaked = loop.tasks().filter((task) => task !== main);
+        if (returned && leaked.length > 0) {
+          leak = `loopTest(): ${leaked.length} task(s) still alive when the body returned ` +
+            `(leaked; now cancelled):\n${loop.dump()}`;
+        }
+        for (const task of leaked) task.cancel("loopTest(): the test body ended");
+      }
+    }(),
+    { name: "loopTest body" },
+  );
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), timeout);
+  });
+  const running = loop.run();
+  const settled = running.then(() => "done" as const, () => "done" as const);
+  try {
+    if (await Promise.race([settled, timedOut]) === "timeout") {
+      const dump = loop.dump();
+      for (const task of loop.tasks()) task.cancel("loopTest(): timed out");
+      let grace: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([settled, new Promise((resolve) => grace = setTimeout(resolve, 1000))]);
+      clearTimeout(grace);
+      throw new Error(
+        `loopTest(): timed out after ${timeout} ms of wall-clock time; the live tasks were:\n${dump}`,
+      );
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  await running; // the body's error, a deadlock, or an error no task observed
+  if (leak !== null) throw new Error(leak);
+}
+
+/**
+ * Parks until every other task of the loop is parked (on a timer, a
+ * primitive, a promise or I/O), then returns (trio's
+ * `wait_all_tasks_blocked`). In a test, it is the point where everything
+ * the other tasks could do without time passing has been done.
+ *
+ * @returns A coroutine to use with `yield*`.
+ *
+ * @example Usage
+ * ```ts
+ * import { Loop } from "@boucle/boucle";
+ * import { Queue } from "@boucle/boucle/sync";
+ * import { waitAllTasksBlocked } from "@boucle/boucle/testing";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const queue = new Queue<number>();
+ * const got: number[] = [];
+ * const loop = new Loop({ virtualTime: true });
+ * const consumer = loop.addTask(function* () {
+ *   for (;;) got.push(yield* queue.get());
+ * }());
+ * await loop.runTask(function* () {
+ *   queue.tryPut(1);
+ *   queue.tryPut(2);
+ *   yield* waitAllTasksBlocked(); // the consumer has taken both and parks again
+ *   assertEquals(got, [1, 2]);
+ *   consumer.cancel();
+ * }());
+ * ```
+ */
+export function waitAllTasksBlocked(): Coroutine<void> {
+  return parkUntilIdle();
+}
+
+function* parkUntilIdle(): Coroutine<void> {
+  yield currentKernel("waitAllTasksBlocked()").idle();
 }
