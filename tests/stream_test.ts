@@ -13,6 +13,7 @@ import {
   assertThrows,
 } from "@std/assert";
 import {
+  type Awaitable,
   CancelledError,
   type Coroutine,
   gather,
@@ -39,7 +40,7 @@ const bytes = (text: string): Uint8Array => encoder.encode(text);
 const text = (data: Uint8Array): string => decoder.decode(data);
 
 /** Runs `main` on a fresh virtual-time loop and returns its result. */
-function run<T>(main: Coroutine<T>): Promise<T> {
+function run<T>(main: Awaitable<T>): Promise<T> {
   return new Loop({ virtualTime: true }).runTask(main);
 }
 
@@ -581,7 +582,7 @@ Deno.test("a readLine() cancelled while it waits loses nothing: the next one get
 });
 
 Deno.test("cancelling each kind of read while it waits leaves the reader usable", async () => {
-  const kinds: [string, (reader: StreamReader) => Coroutine<unknown>][] = [
+  const kinds: [string, (reader: StreamReader) => Awaitable<unknown>][] = [
     ["read", (reader) => reader.read(4)],
     ["readExactly", (reader) => reader.readExactly(4)],
     ["readUntil", (reader) => reader.readUntil("!")],
