@@ -17,7 +17,8 @@
  *   object is `Disposable`, so `using _ = lock.acquire();` would compile and
  *   lock nothing). Without `yield*` that line is a type error, and in plain
  *   JavaScript a `TypeError` at run time. Each `yield*` on it is a new
- *   acquisition.
+ *   acquisition. It records which loop holds the permit, so it runs only
+ *   inside a task (the other primitives need a task only to wait).
  * - Names: every primitive takes a last `{ name }`, shown in what a parked
  *   task waits on: `Queue("jobs").get()`, `Lock("db").acquire()`,
  *   `Waiter("boot", count=2)`; unnamed ones read `Queue.get()`. A

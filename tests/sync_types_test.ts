@@ -12,15 +12,21 @@ const SCRATCH = "/tmp/boucle-test-sockets";
 const SYNC_URL = new URL("../sync.ts", import.meta.url).href;
 const LOOP_URL = new URL("../loop.ts", import.meta.url).href;
 
-/** Runs `deno check` on `source` written to a temporary file; returns its outcome. */
-async function check(source: string): Promise<{ success: boolean; output: string }> {
+/**
+ * Runs `deno check` (or, for `"run"`, `deno run` of plain JavaScript) on
+ * `source` written to a temporary file; returns its outcome.
+ */
+async function check(
+  source: string,
+  command: "check" | "run" = "check",
+): Promise<{ success: boolean; output: string }> {
   await Deno.mkdir(SCRATCH, { recursive: true });
   const dir = await Deno.makeTempDir({ dir: SCRATCH, prefix: "types-" });
   try {
-    const file = `${dir}/fixture.ts`;
+    const file = `${dir}/fixture.${command === "check" ? "ts" : "js"}`;
     await Deno.writeTextFile(file, source);
     const { success, stdout, stderr } = await new Deno.Command(DENO, {
-      args: ["check", "--quiet", `--config=${ROOT}/deno.json`, file],
+      args: [command, "--quiet", `--config=${ROOT}/deno.json`, file],
       stdin: "null",
       env: { NO_COLOR: "1" },
     }).output();
@@ -57,9 +63,29 @@ const CAREFUL = `${HEADER}function* careful(): Coroutine<void> {
 careful();
 `;
 
-Deno.test("using acquire() without yield* is a type error for Lock, Semaphore and Condition; the guard yield* returns type-checks", async () => {
-  // Both checks at once: each is a few seconds of type-checking.
-  const [forgot, careful] = await Promise.all([check(FORGOT), check(CAREFUL)]);
+// The same mistake in plain JavaScript, where nothing checks types.
+const FORGOT_JS = `import { Loop } from "${LOOP_URL}";
+import { Lock } from "${SYNC_URL}";
+const lock = new Lock();
+function* forgot() {
+  using _lock = lock.acquire();
+  yield;
+}
+try {
+  await new Loop().runTask(forgot());
+} catch (error) {
+  console.log(\`\${error.name}: locked \${lock.locked}\`);
+}
+`;
+
+Deno.test("using acquire() without yield* is a type error for Lock, Semaphore and Condition, and a TypeError in JavaScript; the guard yield* returns type-checks", async () => {
+  // All at once: each is a few seconds of type-checking.
+  const [forgot, careful, js] = await Promise.all([
+    check(FORGOT),
+    check(CAREFUL),
+    check(FORGOT_JS, "run"),
+  ]);
+  assertEquals(js, { success: true, output: "TypeError: locked false\n" });
   assertFalse(forgot.success, `deno check passed:\n${forgot.output}`);
   assertEquals(forgot.output.match(/TS\d+/g), ["TS2850", "TS2850", "TS2850"], forgot.output);
   assertStringIncludes(forgot.output, "[Symbol.dispose]()");
