@@ -33,6 +33,7 @@ import {
   StreamWriter,
 } from "../stream.ts";
 import { memoryStreamPair } from "../testing.ts";
+import { aiosocket } from "../socket.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -1054,4 +1055,38 @@ Deno.test("forEach() cancelled while it waits on a Queue ends cancelled, taking 
   await loop.run();
   assertInstanceOf(assertThrows(() => task.result()), CancelledError);
   assertEquals([seen, queue.size], [[], 1]);
+});
+
+// ---------------------------------------------------------------------------
+// Over a real socket
+
+Deno.test("StreamReader and StreamWriter over AIOSocket on loopback carry 20,000 lines", async () => {
+  function* main(): Coroutine<[number, string | null]> {
+    using server = aiosocket();
+    yield* server.bind({ hostname: "127.0.0.1", port: 0 });
+    yield* server.listen();
+    using client = aiosocket();
+    const [conn] = yield* gather(server.accept(), client.connect(server.localAddr));
+    using _conn = conn;
+    function* write(): Coroutine {
+      const writer = new StreamWriter(conn);
+      for (let i = 0; i < 20_000; i++) {
+        if (!writer.write(`line ${i} ${"é".repeat(i % 5)}\r\n`)) yield* writer.drain();
+      }
+      yield* writer.close();
+    }
+    function* read(): Coroutine<[number, string | null]> {
+      const reader = new StreamReader(client, { limit: 64 });
+      let count = 0;
+      let last: string | null = null;
+      for (let line; (line = yield* reader.readLine()) !== null; count++) {
+        if (line !== `line ${count} ${"é".repeat(count % 5)}`) throw new Error(`bad line ${line}`);
+        last = line;
+      }
+      return [count, last];
+    }
+    const [, result] = yield* gather(write(), read());
+    return result;
+  }
+  assertEquals(await new Loop().runTask(main()), [20_000, "line 19999 éééé"]);
 });
