@@ -1415,18 +1415,22 @@ export class PromiseWait<T> extends Blocker {
   park(fiber: Fiber): void {
     this.#fiber = fiber;
   }
-  abandon(fiber: Fiber): void {
+  abandon(): void {
     this.#fiber = null;
-    // Cancelled while waiting: stop the host work (its later rejection is consumed above).
-    if (this.#controller !== null && this.#settled === 0) {
-      this.#controller.abort(fiber.cancelPending ?? new CancelledError());
-    }
   }
   describe(): string {
     return "fromPromise()";
   }
   *wait(): Coroutine<T> {
-    if (this.#settled === 0) yield this;
+    if (this.#settled === 0) {
+      try {
+        yield this;
+      } catch (error) {
+        // Cancelled while waiting: stop the host work (its later rejection is consumed above).
+        if (this.#controller !== null && this.#settled === 0) this.#controller.abort(error);
+        throw error;
+      }
+    }
     if (this.#settled === 2) throw this.#value;
     return this.#value as T;
   }
