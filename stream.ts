@@ -37,7 +37,9 @@
  *   buffer, so nothing is copied twice; concurrent drains go one after the
  *   other, in order. A drain that fails or is cancelled drops what it was
  *   sending (the peer got a prefix of it, as `sendAll` promises).
- * - `forEach` waits on a body that returns a promise too. When it ends early
+ * - `forEach` waits on a body that returns a promise too, and ignores any
+ *   other value it returns (an Array, a Map or a Set is a value, not an
+ *   Awaitable, so `(x) => seen.add(x)` works). When it ends early
  *   (body error, cancellation) it waits for the iterator's `return()` or the
  *   stream's `cancel()` to finish, except for an async iterator whose
  *   `next()` is still pending: its `return()` would queue behind that
@@ -624,7 +626,7 @@ export class StreamReader {
   /**
    * Reads a line and decodes it as UTF-8, without its `\n` or `\r\n`. A last
    * line with no newline is returned too; then `null` at end of stream. At
-   * most `limit` bytes may come before the newline.
+   * most `limit` bytes (a `\r` included) may come before the newline.
    *
    * @returns An Awaitable (a one-shot iterator: a line at hand costs no
    * generator) to use with `yield*`, returning the line, or `null` at end of
@@ -893,6 +895,7 @@ export class StreamWriter {
   #draining = false;
   #drainers: WaitQueue = new WaitQueue(() => "StreamWriter.drain()");
   #closed = false;
+  #shutdown = false;
 
   /**
    * Makes a writer over a sink.
@@ -1074,13 +1077,14 @@ export class StreamWriter {
       this.#draining = false;
       // Keep the sent buffer for the next drain, unless a burst made it huge.
       if (full.length <= 4 * Math.max(this.#highWaterMark, 16 * 1024)) this.#spare = full;
-      this.#drainers.wakeOne();
+      this.#drainers.wakeAll(); // in order: the first takes the next drain, the rest wait again
     }
   }
 
   /**
    * Drains, then shuts the sink down (the peer reads end of stream). Later
-   * writes throw; a second `close()` only waits for the drain.
+   * writes throw; a second `close()` drains what is left and shuts down only
+   * if the first did not get that far.
    *
    * @returns A coroutine to use with `yield*`.
    *
@@ -1103,10 +1107,11 @@ export class StreamWriter {
    * ```
    */
   *close(): Coroutine<void> {
-    const first = !this.#closed;
     this.#closed = true;
     yield* this.drain();
-    if (first) yield* this.#sink.shutdown();
+    if (this.#shutdown) return;
+    this.#shutdown = true;
+    yield* this.#sink.shutdown();
   }
 }
 
@@ -1187,6 +1192,13 @@ type Body<T> = (item: T) => unknown;
 function* runBody<T>(body: Body<T>, item: T): Coroutine<void> {
   const result = body(item);
   if ((typeof result !== "object" && typeof result !== "function") || result === null) return;
+  // Collections are values, not Awaitables: `(x) => seen.add(x)` returns a Set.
+  if (
+    Array.isArray(result) || ArrayBuffer.isView(result) || result instanceof Map ||
+    result instanceof Set
+  ) {
+    return;
+  }
   if (typeof (result as Partial<Awaitable<unknown>>)[Symbol.iterator] === "function") {
     yield* result as Awaitable<unknown>;
   } else if (typeof (result as Partial<PromiseLike<unknown>>).then === "function") {

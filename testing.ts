@@ -25,7 +25,8 @@
  *   returns). With `latency`, the bytes of each `send()` become readable
  *   `latency` ms later on the loop's clock; end of stream (`shutdown()`,
  *   `close()`) arrives right after the last bytes sent, and a `reset()` is
- *   seen at the peer's next operation. A `recv()` takes bytes of several
+ *   seen at the peer's next operation (a receive waiting out a latency sees
+ *   a close or reset when that time comes). A `recv()` takes bytes of several
  *   sends that have arrived, up to `bufsize` and `maxChunk`.
  * - `bufferSize` (default: no limit) counts the bytes sent and not yet
  *   received, in flight included; `send()` takes what fits and parks while

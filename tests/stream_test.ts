@@ -1090,3 +1090,45 @@ Deno.test("StreamReader and StreamWriter over AIOSocket on loopback carry 20,000
   }
   assertEquals(await new Loop().runTask(main()), [20_000, "line 19999 éééé"]);
 });
+
+Deno.test("forEach() treats an Array, a Map or a Set returned by the body as a value", async () => {
+  const seen = new Set<number>();
+  const all: number[] = [];
+  const byKey = new Map<number, number>();
+  async function* numbers(): AsyncGenerator<number> {
+    yield* [1, 2];
+  }
+  await run(forEach(numbers(), (n) => seen.add(n)));
+  await run(forEach(numbers(), (n) => byKey.set(n, n * 10)));
+  await run(forEach(numbers(), (n) => all.concat(n)));
+  assertEquals([[...seen], [...byKey.values()]], [[1, 2], [10, 20]]);
+});
+
+Deno.test("a close() whose drain failed drains and shuts down when called again", async () => {
+  const log: string[] = [];
+  let fail = true;
+  const sink: ByteSink = {
+    *sendAll(data: Uint8Array) {
+      yield;
+      log.push(`sendAll(${text(data)})`);
+      if (fail) throw new Error("busy");
+    },
+    *shutdown() {
+      yield;
+      log.push("shutdown()");
+    },
+  };
+  const writer = new StreamWriter(sink);
+  writer.write("a");
+  await run(function* () {
+    try {
+      yield* writer.close();
+    } catch (error) {
+      log.push((error as Error).message);
+    }
+    fail = false;
+    yield* writer.close();
+    yield* writer.close();
+  }());
+  assertEquals(log, ["sendAll(a)", "busy", "shutdown()"]);
+});
