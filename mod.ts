@@ -38,3 +38,4 @@ export * from "./loop.ts";
 export * from "./sync.ts";
 export * from "./socket.ts";
 export * from "./stream.ts";
+export * from "./server.ts";
