@@ -727,6 +727,18 @@ Deno.test("run({ onError }) is not given a failure that a joiner observes, nor a
   assertEquals(log, ["joiner caught joined"]);
 });
 
+Deno.test("run({ onError }) is not given the failure of a submitted task: submit's promise observes it", async () => {
+  const loop = new Loop({ virtualTime: true });
+  const seen: unknown[] = [];
+  const submitted = loop.submit(function* () {
+    yield* sleep(1);
+    throw new Error("observed by submit");
+  }());
+  await loop.run({ onError: (error) => seen.push(error) });
+  await assertRejects(() => submitted, Error, "observed by submit");
+  assertEquals(seen, []);
+});
+
 Deno.test("run({ onError }) that throws makes run() reject with that error once the loop ends", async () => {
   const loop = new Loop({ virtualTime: true });
   const log: string[] = [];

@@ -1137,6 +1137,25 @@ Deno.test("deadline() and moveOnAfter() of a Task join it; on expiry they cancel
   ]);
 });
 
+Deno.test("deadline() and moveOnAfter() of a Task with ms = 0 cancel it at once and await it", async () => {
+  const loop = new Loop({ virtualTime: true });
+  const log: string[] = [];
+  const d = loop.addTask(watched(log, 100, "d"));
+  const m = loop.addTask(watched(log, 100, "m"));
+  loop.addTask(function* () {
+    yield* outcome(log, deadline(d, 0));
+    yield* outcome(log, moveOnAfter(m, 0));
+  }());
+  await loop.run();
+  assert(d.cancelled && m.cancelled);
+  assertEquals(log, [
+    "d cancelled 0",
+    "threw TimeoutError 0",
+    "m cancelled 0",
+    "returned undefined 0",
+  ]);
+});
+
 Deno.test("deadline() and moveOnAfter() reject bad arguments, naming them", () => {
   assertThrows(
     () => moveOnAfter(sleep(1), NaN),
@@ -1696,6 +1715,42 @@ Deno.test("deadline inside taskGroup inside deadline: the outer expiry cancels t
     "threw TimeoutError 25",
   ]);
   assertEquals(loop.time(), 25);
+});
+
+Deno.test("a deadline() around a task group that waits for its children: the expiry cancels them, then times out", async () => {
+  const loop = new Loop({ virtualTime: true });
+  const log: string[] = [];
+  await loop.runTask(outcome(
+    log,
+    deadline(
+      // deno-lint-ignore require-yield -- the body only spawns
+      taskGroup(function* (group) {
+        group.spawn(watched(log, 100, "a"));
+        group.spawn(watched(log, 5, "b"));
+      }),
+      10,
+    ),
+  ));
+  assertEquals(log, ["b done 5", "a cancelled 10", "threw TimeoutError 10"]);
+});
+
+Deno.test("a task group body inside its own deadline(): a child failure passes through the inner scope", async () => {
+  const loop = new Loop({ virtualTime: true });
+  const log: string[] = [];
+  const boom = new Error("boom");
+  const error = await assertRejects(() =>
+    loop.runTask(taskGroup(function* (group) {
+      group.spawn(failAfter(log, 10, "child", boom));
+      try {
+        yield* deadline(sleep(100), 50);
+      } catch (error) {
+        log.push(`body's deadline saw ${describe(error)} ${loop.time()}`);
+        throw error;
+      }
+    }))
+  );
+  assertStrictEquals(error, boom);
+  assertEquals(log, ["child fails 10", "body's deadline saw cancelled 10"]);
 });
 
 Deno.test("a moveOnAfter() around a task group cancels the children on expiry and returns undefined", async () => {
