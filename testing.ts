@@ -143,7 +143,12 @@ class Pipe {
       taken += k;
       if (k === chunk.bytes.length) {
         this.chunks[this.head++] = undefined as never;
-        if (this.head === this.chunks.length) this.chunks.length = this.head = 0;
+        if (this.head === this.chunks.length) {
+          this.chunks.length = this.head = 0;
+        } else if (this.head >= 1024 && 2 * this.head >= this.chunks.length) {
+          this.chunks = this.chunks.slice(this.head); // a reader that always lags
+          this.head = 0;
+        }
       } else {
         chunk.bytes = chunk.bytes.subarray(k);
       }

@@ -432,3 +432,23 @@ Deno.test("using closes a memory stream at the end of its scope", async () => {
   assertEquals((await run(b.recv(10))).length, 0);
   await assertRejects(() => run(a.recv(1)), Error, 'the stream "a" is closed');
 });
+
+Deno.test("a long stream whose reader falls further behind keeps every byte in order", async () => {
+  const [a, b] = memoryStreamPair({ maxChunk: 3 });
+  let want = "";
+  const got = await run(function* () {
+    let received = "";
+    for (let i = 0; i < 5000; i++) {
+      for (const piece of [`${i % 10}${i % 7}`, `${i % 3}${i % 9}`]) {
+        want += piece;
+        yield* a.sendAll(bytes(piece));
+      }
+      received += text(yield* b.recv(100)); // 3 of the 4 bytes sent
+    }
+    yield* a.shutdown();
+    for (let piece; (piece = yield* b.recv(100)).length > 0;) received += text(piece);
+    return received;
+  }());
+  assertEquals(got.length, 20_000);
+  assertEquals(got, want);
+});
