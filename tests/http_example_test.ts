@@ -26,6 +26,8 @@ const FLAGS = [
 ];
 /** The most a server may take to stop after a signal before it is killed. */
 const STOP_MS = 10_000;
+/** The most a test waits for a line of the server's log. */
+const WAIT_MS = 10_000;
 
 /** A running `http.ts` on a free port, whose stdout is read line by line. */
 class Server implements AsyncDisposable {
@@ -48,15 +50,28 @@ class Server implements AsyncDisposable {
     this.#stderr = readAll(this.#child.stderr);
   }
 
-  /** Reads the log until `found(log)` is true. */
+  /** Reads the log until `found(log)` is true, for at most WAIT_MS. */
   async #readUntil(found: (log: string[]) => boolean, what: string): Promise<void> {
-    while (!found(this.log)) {
-      const { value, done } = await this.#lines.read();
-      if (done) throw new Error(`the server's log ended before ${what}:\n${this.log.join("\n")}`);
-      const lines = (this.#pending + value).split("\n");
-      this.#pending = lines.pop()!;
-      this.log.push(...lines);
+    const late = Promise.withResolvers<never>();
+    const timer = setTimeout(
+      () => late.reject(this.#missing(what, `after ${WAIT_MS} ms`)),
+      WAIT_MS,
+    );
+    try {
+      while (!found(this.log)) {
+        const { value, done } = await Promise.race([this.#lines.read(), late.promise]);
+        if (done) throw this.#missing(what, "at its end");
+        const lines = (this.#pending + value).split("\n");
+        this.#pending = lines.pop()!;
+        this.log.push(...lines);
+      }
+    } finally {
+      clearTimeout(timer);
     }
+  }
+
+  #missing(what: string, when: string): Error {
+    return new Error(`no ${what} in the server's log ${when}:\n${this.log.join("\n")}`);
   }
 
   /** Reads the log until a line is `line`. */
@@ -165,22 +180,30 @@ Deno.test("http.ts lets --limit requests work at once: the next waits for a perm
   ]);
 });
 
-Deno.test("http.ts cancels the task of a client that goes away, which gives its permit back", async () => {
+Deno.test("http.ts cancels the task of a client that goes away, working or waiting for a permit", async () => {
   await using server = await new Server(["--deadline", "5000", "--limit", "1"]).start();
-  const client = new AbortController();
-  const gone = server.get("/work?ms=5000", client.signal);
+  const working = new AbortController();
+  const first = server.get("/work?ms=5000", working.signal);
   await server.waitFor("#1 GET /work?ms=5000: started");
-  client.abort();
-  await assertRejects(() => gone, DOMException, "aborted");
+  const waiting = new AbortController();
+  const second = server.get("/work?ms=1", waiting.signal); // parks: #1 holds the only permit
+  await server.waitFor("#2 GET /work?ms=1: started");
+  waiting.abort();
+  await assertRejects(() => second, DOMException, "aborted");
+  await server.waitFor("#2 cancelled: the client went away");
+  working.abort();
+  await assertRejects(() => first, DOMException, "aborted");
   await server.waitFor("#1 cancelled: the client went away");
-  // With --limit 1, this would wait for the lost task's permit for 5 s.
+  // The permit is back: with --limit 1, a lost one would hold this for 5 s.
   assertEquals(await server.get("/work?ms=1"), [200, "worked 1 ms\n"]);
   assertEquals(await server.stop("SIGINT"), { code: 0, stderr: "" });
   assertEquals(server.log.slice(1), [
     "#1 GET /work?ms=5000: started",
-    "#1 cancelled: the client went away",
     "#2 GET /work?ms=1: started",
-    "#2 200",
+    "#2 cancelled: the client went away",
+    "#1 cancelled: the client went away",
+    "#3 GET /work?ms=1: started",
+    "#3 200",
     "SIGINT: shutting down",
     "Stopped",
   ]);
