@@ -150,8 +150,13 @@ export class Fiber {
 export class FiberExt {
   /** How many cancel scopes are open on the fiber (the depth of the innermost). */
   scopes = 0;
-  /** How many shields are open: while > 0, a cancellation waits. */
-  shield = 0;
+  /**
+   * The scope depth at which the innermost open shield began, or -1: a
+   * cancellation of that depth or less (the task's own is depth 0) is held.
+   */
+  shieldAt = -1;
+  /** The widest cancellation a shield holds back, delivered when it ends. */
+  held: CancelledError | null = null;
   /** Called once when the fiber ends (a signal listener's removal, `submit`'s promise). */
   onEnd: ((fiber: Fiber) => void)[] | null = null;
   /** Set while the fiber is a `TaskGroup.start()` child that has not called `ready()`. */
@@ -400,9 +405,9 @@ function depthOf(error: CancelledError): number {
   return owner instanceof CancelScope ? owner.depth : 0;
 }
 
-/** Whether a fiber holds cancellations back (inside `shield()`). */
-function shielded(fiber: Fiber): boolean {
-  return fiber.ext !== null && fiber.ext.shield > 0;
+/** Sets a cancellation aside while a shield holds it back; the widest one is kept. */
+function hold(ext: FiberExt, error: CancelledError): void {
+  if (ext.held === null || depthOf(error) < depthOf(ext.held)) ext.held = error;
 }
 
 /** A host timer cannot be armed further than this (ms): longer waits re-arm. */
@@ -629,10 +634,7 @@ export class Kernel {
     this.current = fiber;
     let r: IteratorResult<unknown, unknown>;
     try {
-      if (
-        fiber.raise ||
-        (fiber.cancelPending !== null && fiber.state !== WOKEN && !shielded(fiber))
-      ) {
+      if (fiber.raise || (fiber.cancelPending !== null && fiber.state !== WOKEN)) {
         r = this.#throwIn(fiber);
       } else {
         const value = fiber.value;
@@ -649,7 +651,7 @@ export class Kernel {
     } else if (y === undefined) {
       fiber.state = READY;
       this.#ready[this.#readyLength++] = fiber;
-    } else if (y instanceof Blocker && (fiber.cancelPending === null || shielded(fiber))) {
+    } else if (y instanceof Blocker && fiber.cancelPending === null) {
       fiber.blocker = y;
       fiber.parkedAt = this.virtual ? this.#clock : this.#lastRead;
       if (y.io) this.#io++;
@@ -732,14 +734,21 @@ export class Kernel {
    */
   cancel(fiber: Fiber, reason?: unknown, scope: CancelScope | null = null): boolean {
     if (fiber.state >= RETURNED) return false;
-    const pending = fiber.cancelPending;
-    if (pending !== null && depthOf(pending) <= (scope === null ? 0 : scope.depth)) return true;
+    const depth = scope === null ? 0 : scope.depth;
+    const ext = fiber.ext;
+    const held = ext !== null && depth <= ext.shieldAt; // from outside an open shield
+    const pending = held ? ext.held : fiber.cancelPending;
+    if (pending !== null && depthOf(pending) <= depth) return true;
     const error = new CancelledError(reason);
     cancelOwners.set(error, scope ?? fiber);
     if (scope !== null) scope.error = error;
+    if (held) {
+      ext.held = error;
+      return true;
+    }
     fiber.cancelPending = error;
     const blocker = fiber.blocker;
-    if (pending === null && blocker !== null && !shielded(fiber)) {
+    if (pending === null && blocker !== null) {
       blocker.abandon(fiber);
       this.wake(fiber, undefined);
       fiber.state = READY; // not WOKEN: the cancellation is what it gets
@@ -1172,8 +1181,9 @@ export class CancelScope {
   close(): void {
     const fiber = this.fiber;
     if (this.heapIndex >= 0) fiber.kernel.timers.forget(this);
-    if (fiber.cancelPending !== null && fiber.cancelPending === this.error) {
-      fiber.cancelPending = null;
+    if (this.error !== null) {
+      if (fiber.cancelPending === this.error) fiber.cancelPending = null;
+      if (fiber.ext!.held === this.error) fiber.ext!.held = null;
     }
     fiber.ext!.scopes--;
   }
@@ -1191,14 +1201,31 @@ export function openScope(where: string, ms: number): CancelScope {
   return scope;
 }
 
-/** Runs an awaitable with the running fiber's cancellations held back until it ends. */
+/**
+ * Runs an awaitable with the running fiber's cancellations held back until
+ * it ends: its own `cancel()` and the expiries of the scopes open around the
+ * shield. Scopes opened inside the shield expire as usual.
+ */
 export function* shieldRun<T>(awaitable: Awaitable<T>): Coroutine<T> {
-  const ext = currentFiber("shield()").extra;
-  ext.shield++;
+  const fiber = currentFiber("shield()");
+  const ext = fiber.extra;
+  const outer = ext.shieldAt;
+  ext.shieldAt = ext.scopes;
+  const pending = fiber.cancelPending;
+  if (pending !== null) { // arrived before the shield, not delivered yet: held too
+    fiber.cancelPending = null;
+    hold(ext, pending);
+  }
   try {
     return yield* awaitable;
   } finally {
-    ext.shield--;
+    ext.shieldAt = outer;
+    const held = ext.held;
+    if (held !== null && depthOf(held) > outer) { // no longer held: due at the next suspension
+      ext.held = null;
+      const now = fiber.cancelPending;
+      if (now === null || depthOf(held) < depthOf(now)) fiber.cancelPending = held;
+    }
   }
 }
 

@@ -1843,3 +1843,90 @@ Deno.test("a yield* in a child's finally block while its group fails runs to its
   assertEquals(log, ["failing fails 10", "child cleanup ends 15"]);
   assert(child!.cancelled);
 });
+
+// Scopes opened inside a shield expire as usual (a bug the tests below found).
+
+Deno.test("shield(): a moveOnAfter() inside the shield still expires on time", async () => {
+  const loop = new Loop({ virtualTime: true });
+  const log: string[] = [];
+  const value = await loop.runTask(shield(function* () {
+    const inner = yield* moveOnAfter(after(log, 100, "late", "late"), 10);
+    log.push(`inner returned ${inner} ${loop.time()}`);
+    return "shield done";
+  }()));
+  assertEquals(value, "shield done");
+  assertEquals(log, ["inner returned undefined 10"]);
+});
+
+Deno.test("shield(): a deadline() inside the shield times out while an outer expiry is held back", async () => {
+  const loop = new Loop({ virtualTime: true });
+  const log: string[] = [];
+  const value = await loop.runTask(moveOnAfter(
+    function* () {
+      yield* shield(function* () {
+        try {
+          yield* deadline(after(log, 100, "cleanup", null), 20); // bounded cleanup
+        } catch (error) {
+          log.push(`cleanup ${(error as Error).name} ${loop.time()}`);
+        }
+      }());
+      log.push(`after the shield ${loop.time()}`);
+      yield* sleep(100);
+      return "never";
+    }(),
+    10,
+  ));
+  assertEquals(value, undefined);
+  assertEquals(log, ["cleanup TimeoutError 20", "after the shield 20"]);
+});
+
+Deno.test("shield(): a bounded cleanup in finally of a cancelled task times out on time", async () => {
+  const loop = new Loop({ virtualTime: true });
+  const log: string[] = [];
+  const main = loop.addTask(function* () {
+    try {
+      yield* sleep(Infinity);
+    } finally {
+      yield* shield(function* () {
+        const done = yield* moveOnAfter(after(log, 1000, "slow cleanup", "done"), 50);
+        log.push(`cleanup ${done ?? "gave up"} ${loop.time()}`);
+      }());
+    }
+  }());
+  loop.addTask(function* () {
+    yield* sleep(10);
+    main.cancel();
+  }());
+  await loop.run();
+  assertEquals(log, ["cleanup gave up 60"]);
+});
+
+Deno.test("shield(): a task group inside a shield still cancels its body when a child fails", async () => {
+  const loop = new Loop({ virtualTime: true });
+  const log: string[] = [];
+  const boom = new Error("boom");
+  const error = await assertRejects(() =>
+    loop.runTask(shield(taskGroup(function* (group) {
+      group.spawn(function* () {
+        yield* sleep(10);
+        throw boom;
+      }());
+      try {
+        yield* sleep(100);
+      } catch (error) {
+        log.push(`body ${error instanceof CancelledError ? "cancelled" : "failed"} ${loop.time()}`);
+        throw error;
+      }
+    })))
+  );
+  assertStrictEquals(error, boom);
+  assertEquals(log, ["body cancelled 10"]);
+  assertEquals(loop.time(), 10);
+});
+
+Deno.test("shield(): ms = 0 inside a shield expires at the first suspension", async () => {
+  const loop = new Loop({ virtualTime: true });
+  const value = await loop.runTask(shield(moveOnAfter(after([], 100, "x", "late"), 0)));
+  assertEquals(value, undefined);
+  assertEquals(loop.time(), 0);
+});
