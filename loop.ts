@@ -182,6 +182,10 @@ export class Loop {
    * error. On a loop that is not running, the task starts at the next
    * `run()`, as with `addTask()`.
    *
+   * Awaiting that promise from a task of a virtual-time loop (through
+   * `fromPromise`) keeps that loop's clock still while it is pending: if the
+   * submitted task needs that clock, use real time.
+   *
    * @typeParam T The value the task returns.
    * @param task What the task runs, as for `addTask()`.
    * @param options `name`, and a `signal` that cancels the task.
