@@ -42,6 +42,14 @@
  *   (`ConnectionReset`, `ConnectionAborted`, `NotConnected`); any other error
  *   of the listener ends `serve` with that error, after its handlers have
  *   been cancelled and awaited.
+ * - TLS: Deno completes a server's handshake on the connection's first read
+ *   or write, so it happens in the handler's task: a client that fails it
+ *   (no TLS, an untrusted peer) is a handler error, `InvalidData`, reported
+ *   to `onError`; it never stalls the accept loop.
+ * - `reusePort: true` throws `Deno.errors.NotSupported` for now:
+ *   `AIOSocket.bind()` cannot pass `SO_REUSEPORT` to `Deno.listen` yet, and
+ *   an option silently dropped would be worse than one refused.
+ * - A unix socket's file is removed when the listener closes (Deno does it).
  * - `onListen` runs once, in the serving task, after the listener is bound
  *   and before the first accept; an error it throws ends `serve`. To learn the
  *   port from a task group, hand it `TaskGroup.start`'s `ready`:
@@ -113,7 +121,9 @@ export interface ServeOptions<T extends Transport = "tcp"> {
   key?: string;
   /**
    * Sets `SO_REUSEPORT` (TCP, TLS): several processes may listen on the port,
-   * and the system spreads the connections between them.
+   * and the system spreads the connections between them. Not supported yet:
+   * `true` throws `Deno.errors.NotSupported`, until `AIOSocket.bind()` can
+   * pass it on to `Deno.listen`.
    *
    * @default {false}
    */
@@ -195,6 +205,8 @@ const WHERE = "serve(options, handler)";
  * wrong type or does not fit the transport.
  * @throws {RangeError} If `options.port` is not an integer from 0 to 65535,
  * or `options.maxConnections` is not an integer >= 1 or `Infinity`.
+ * @throws {Deno.errors.NotSupported} If `options.reusePort` is `true` (not
+ * supported yet).
  *
  * @example An echo server, its port learnt with TaskGroup.start
  * ```ts
@@ -415,7 +427,12 @@ function checkOptions<T extends Transport>(options: unknown): Config<T> {
           `${WHERE}: 'options.reusePort' must be a boolean, received ${show(o.reusePort)}`,
         );
       }
-      if (o.reusePort) address.reusePort = true;
+      if (o.reusePort) {
+        // AIOSocket.bind() has no way to pass it to Deno.listen yet; never drop it silently.
+        throw new Deno.errors.NotSupported(
+          `${WHERE}: 'options.reusePort' is not supported yet: AIOSocket.bind() cannot set SO_REUSEPORT`,
+        );
+      }
     }
     if (transport === "tls") {
       for (const name of ["cert", "key"]) {

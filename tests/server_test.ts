@@ -566,6 +566,15 @@ Deno.test("serve() throws RangeError for a bad port or maxConnections, TypeError
   }
 });
 
+Deno.test("serve() refuses reusePort: true as not supported yet, and takes reusePort: false", () => {
+  assertThrows(
+    () => serve({ port: 0, reusePort: true }, echo),
+    Deno.errors.NotSupported,
+    "serve(options, handler): 'options.reusePort' is not supported yet: AIOSocket.bind() cannot set SO_REUSEPORT",
+  );
+  serve({ port: 0, reusePort: false }, echo).return();
+});
+
 Deno.test("serve() checks its arguments when called and binds only when it first runs", async () => {
   const coroutine = serve({ port: 0 }, echo); // no loop, nothing bound
   let bound = false;
