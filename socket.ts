@@ -2,40 +2,77 @@
 /**
  * Sockets for the loop's tasks: `aiosocket()` makes an `AIOSocket`, whose
  * waiting methods are coroutines used with `yield*`, as the lesson awaits
- * `sock.recv(1024)`. Transports: TCP and unix sockets, over `Deno.listen` and
- * `Deno.connect`.
+ * `sock.recv(1024)`. Transports: TCP, unix sockets and TLS, over
+ * `Deno.listen`/`Deno.connect` and `Deno.listenTls`/`Deno.connectTls`;
+ * `startTls()` upgrades a TCP client with `Deno.startTls`.
  *
  * How readiness is derived. Deno has no poll or select: the only way to learn
  * that a socket is readable is to have a read under way. So a socket keeps at
  * most one host operation in flight on each side, and readiness is read off it.
- * - Read side: a `conn.read()` into the socket's arena (on a listener, an
- *   `accept()`). Readable means that operation has settled and its result
- *   (bytes, end of stream, an error, a connection) is not consumed yet.
+ * - Read side: a `conn.read()` into the socket's own read buffer (on a
+ *   listener, an `accept()`). Readable means that operation has settled and
+ *   its result (bytes, end of stream, an error, a connection) is not consumed.
  *   `waitReadable()` starts the read if none is in flight and parks.
- * - The arena is a buffer that reads fill front to back and that is never
- *   written twice: `recv()` hands out views of it, no copy, and those bytes
- *   are the caller's. Deno allocates slowly (a 64 KiB buffer: ~25 µs), so a
- *   copy into a fresh array per `recv()` ran a 64 KiB stream at 0.36x plain
- *   Deno. Reads start at 16 KiB and double, up to 64 KiB, while they fill up;
- *   an arena holds four of them.
- * - Write side: a `conn.write()`, `closeWrite()`, or the `Deno.connect()` of a
- *   connecting socket. Writable means none is in flight.
+ * - Write side: a `conn.write()`, `closeWrite()`, the `Deno.connect()` of a
+ *   connecting socket or a TLS upgrade. Writable means none is in flight.
  * When an operation settles, its handler stores the result and wakes every task
  * parked on that side; each one checks again (level-triggered, like `poll`),
  * which is also how `close()` wakes them. A task parks only while an operation
  * is in flight, so the loop always has a host event to sleep on. Cancelling a
- * parked task never stops the operation: what it brings stays in the socket
- * for the next call. Only `close()` ends operations in flight, and the
- * handlers swallow the rejections that causes.
+ * parked task never stops a read: what it brings stays in the socket for the
+ * next call. Only `close()` ends operations in flight, and the handlers
+ * swallow the rejections that causes.
+ *
+ * Memory, and why reads go into the socket's buffer. A read goes into a buffer
+ * the socket owns; reading into the caller's memory (for `recvInto()`) would
+ * let a read that outlives a cancelled call write into it later. The buffer
+ * starts at 4 KiB, doubles while reads fill it (up to 64 KiB) and shrinks to a
+ * quarter when a read brings less than a quarter, so a parked idle connection
+ * holds 4 KiB (raw Deno's parked `conn.read(new Uint8Array(16384))`: 16 KiB).
+ * `recv()` hands out the buffer itself when the result is nearly all of it
+ * (at most 4 KiB, and at most the result's own size, left over; the next read
+ * gets a new buffer) and otherwise a copy, so a result never keeps more than
+ * 4 KiB of other memory alive. `recvInto()` copies out of the buffer. Measured
+ * on this project's machine: Deno allocates slowly (a fresh 64 KiB array costs
+ * ~23 µs, a 64 KiB copy 2-40 µs depending on what the cache holds), so the
+ * buffer is reused whenever nothing handed out points into it.
+ *
+ * Send safety. Deno's `conn.write()` reads the caller's memory until it
+ * settles: a write still in flight when `send()` ends (a cancellation) would
+ * send whatever the caller puts there afterwards. Deno runs a write at once
+ * when the host can take bytes (the bytes are gone before `write()` returns)
+ * and holds it otherwise. So:
+ * - a write of at most 16 KiB, and every write while the connection is
+ *   congested (the last write took fewer bytes than given), is copied into a
+ *   socket-owned buffer first (at most 64 KiB per write); a cancelled call
+ *   leaves that write running from the socket's memory, and the next write
+ *   waits for it, so the peer gets a prefix of the bytes, then what is sent
+ *   next;
+ * - a larger write on an uncongested connection goes straight from the
+ *   caller's memory (copying 64 KiB cost up to 40 µs per write, half the
+ *   streaming speed). If the call ends while that write is in flight, it first
+ *   learns whether Deno ran the write at once (a check three microtasks after
+ *   the write: a write Deno ran at once has settled by then, one it holds
+ *   cannot have); if Deno still holds the caller's bytes, the socket is closed,
+ *   which is the only way to make Deno let go of them, and later uses say so.
+ *
+ * Hostile peers. `accept()` skips a connection that failed before it was
+ * taken (`NotConnected`, `ConnectionAborted`, `ConnectionReset`) and takes the
+ * next. When the process is out of file descriptors (`EMFILE`, `ENFILE`) it
+ * sleeps on the loop's clock, 1 ms, then twice as long each time, up to
+ * 100 ms, and tries again (at most ~10 tries a second once backed off, no busy
+ * loop); it recovers as soon as descriptors are free.
  *
  * @module
  */
 
 import { type Coroutine, WaitQueue } from "./_kernel.ts";
+import { sleep } from "./loop.ts";
 import { checkCount, show } from "./_validate.ts";
 
 /**
- * The transports an `AIOSocket` speaks: TCP or unix domain sockets.
+ * The transports an `AIOSocket` speaks: TCP, unix domain sockets, or TLS over
+ * TCP.
  *
  * @example Usage
  * ```ts
@@ -47,7 +84,7 @@ import { checkCount, show } from "./_validate.ts";
  * assertThrows(() => sock.bind({ port: 80 } as never), TypeError, 'for a "unix" socket');
  * ```
  */
-export type Transport = "tcp" | "unix";
+export type Transport = "tcp" | "unix" | "tls";
 
 /**
  * Options for `aiosocket()`.
@@ -66,7 +103,7 @@ export type Transport = "tcp" | "unix";
  */
 export interface AIOSocketOptions<T extends Transport = Transport> {
   /**
-   * The transport: `"tcp"` or `"unix"`.
+   * The transport: `"tcp"`, `"unix"` or `"tls"`.
    *
    * @default {"tcp"}
    */
@@ -74,9 +111,42 @@ export interface AIOSocketOptions<T extends Transport = Transport> {
 }
 
 /**
+ * The address of a TLS socket. `bind()` needs `cert` and `key` (PEM text, as
+ * `Deno.listenTls` takes them); `connect()` takes `caCerts`, PEM certificates
+ * trusted besides the system's (for a self-signed server).
+ *
+ * @example Usage
+ * ```ts
+ * import { aiosocket, type TlsAddress } from "@boucle/boucle/socket";
+ * import { assertThrows } from "@std/assert";
+ *
+ * const addr: TlsAddress = { hostname: "localhost", port: 8443 };
+ * using sock = aiosocket({ transport: "tls" });
+ * assertThrows(() => sock.bind(addr), TypeError, "'addr.cert' and 'addr.key'");
+ * ```
+ */
+export interface TlsAddress {
+  /**
+   * The host name or IP address.
+   *
+   * @default {"127.0.0.1"}
+   */
+  hostname?: string;
+  /** The port: 0 to 65535 (0 for `bind()` picks a free one). */
+  port: number;
+  /** For `bind()`: the server's certificate chain, PEM. */
+  cert?: string;
+  /** For `bind()`: the server's private key, PEM. */
+  key?: string;
+  /** For `connect()`: extra trusted root certificates, PEM. */
+  caCerts?: string[];
+}
+
+/**
  * An address to `bind()` or `connect()` to: `{ hostname?, port }` for TCP
- * (`hostname` defaults to `"127.0.0.1"`), `{ path }` for a unix socket. Deno's
- * own address objects, such as another socket's `localAddr`, fit too.
+ * (`hostname` defaults to `"127.0.0.1"`), `{ path }` for a unix socket, a
+ * `TlsAddress` for TLS. Deno's own address objects, such as another socket's
+ * `localAddr`, fit too.
  *
  * @typeParam T The socket's transport.
  *
@@ -93,17 +163,51 @@ export interface AIOSocketOptions<T extends Transport = Transport> {
  * ```
  */
 export type SocketAddress<T extends Transport = Transport> = T extends "unix" ? { path: string }
+  : T extends "tls" ? TlsAddress
   : { hostname?: string; port: number };
+
+/**
+ * Options for `startTls()`.
+ *
+ * @example Usage
+ * ```ts
+ * import type { StartTlsOptions } from "@boucle/boucle/socket";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const options: StartTlsOptions = { hostname: "localhost" };
+ * assertEquals(options.caCerts, undefined);
+ * ```
+ */
+export interface StartTlsOptions {
+  /**
+   * The name the server's certificate must carry.
+   *
+   * @default {the hostname the socket connected to}
+   */
+  hostname?: string;
+  /** Extra trusted root certificates, PEM (for a self-signed server). */
+  caCerts?: string[];
+}
 
 type HostOptions =
   | { transport: "tcp"; hostname: string; port: number }
-  | { transport: "unix"; path: string };
+  | { transport: "unix"; path: string }
+  | { transport: "tls"; hostname: string; port: number; cert: string; key: string }
+  | { transport: "tls"; hostname: string; port: number; caCerts?: string[] };
 
 /** How the write in flight ended, for the task that started it. */
 interface WriteOutcome {
   done: boolean;
   failed: boolean;
   value: unknown;
+  /** Bytes given to the host; a count below it means congestion. */
+  size: number;
+  /** Whether the write reads the caller's memory. */
+  direct: boolean;
+  /** For a direct write: the microtask check has run (see the header). */
+  checked: boolean;
+  /** A task waits for that check. */
+  awaited: boolean;
 }
 
 type State = "new" | "bound" | "listening" | "connecting" | "connected" | "closed";
@@ -117,10 +221,19 @@ const STATES: Record<State, string> = {
   closed: "is closed",
 };
 
-/** The sizes of one host read (see the header), and how many an arena holds. */
-const MIN_READ = 16 * 1024;
+/** The read buffer's sizes, and what a `recv()` result may keep alive (see the header). */
+const MIN_READ = 4 * 1024;
 const MAX_READ = 64 * 1024;
-const ARENA_READS = 4;
+const SLACK = 4 * 1024;
+/** Writes up to this size are always copied; congested writes copy this much at most. */
+const COPY_MAX = 16 * 1024;
+const OWNED_MAX = 64 * 1024;
+/** accept()'s back-off when out of file descriptors, in ms. */
+const BACKOFF_MIN = 1;
+const BACKOFF_MAX = 100;
+/** Why the socket closed itself, for the errors of later uses. */
+const HELD_BYTES =
+  "a send() ended while Deno still held the caller's bytes in a write, so the socket closed itself";
 
 let adopt: <T extends Transport>(transport: T, conn: Deno.Conn | null) => AIOSocket<T>;
 
@@ -129,7 +242,8 @@ let adopt: <T extends Transport>(transport: T, conn: Deno.Conn | null) => AIOSoc
  * connected. `using` closes it at the end of the scope.
  *
  * @typeParam T The transport.
- * @param options Set `transport` to `"unix"` for a unix domain socket.
+ * @param options Set `transport` to `"unix"` for a unix domain socket, to
+ * `"tls"` for TLS over TCP.
  * @returns A new socket.
  * @throws {TypeError} If `options` or `options.transport` is invalid.
  *
@@ -162,9 +276,9 @@ export function aiosocket<T extends Transport = "tcp">(
     );
   }
   const transport = options.transport ?? "tcp";
-  if (transport !== "tcp" && transport !== "unix") {
+  if (transport !== "tcp" && transport !== "unix" && transport !== "tls") {
     throw new TypeError(
-      `aiosocket(options): 'options.transport' must be "tcp" or "unix", received ${
+      `aiosocket(options): 'options.transport' must be "tcp", "unix" or "tls", received ${
         show(transport)
       }`,
     );
@@ -183,7 +297,7 @@ export function aiosocket<T extends Transport = "tcp">(
  * `close()`) throws an `Error` naming the method; Deno's own errors
  * (`ConnectionRefused`, `AddrInUse`, `BrokenPipe`, …) pass through unchanged.
  *
- * @typeParam T The transport: `"tcp"` or `"unix"`.
+ * @typeParam T The transport: `"tcp"`, `"unix"` or `"tls"`.
  *
  * @example A server and a client
  * ```ts
@@ -216,15 +330,18 @@ export function aiosocket<T extends Transport = "tcp">(
 export class AIOSocket<T extends Transport = Transport> implements Disposable {
   readonly #transport: T;
   #state: State;
+  /** Why the socket closed itself, if it did. */
+  #closedBy: string | null = null;
   #listener: Deno.Listener | null = null;
   #conn: Deno.Conn | null = null;
+  /** Whether #conn is a TlsConn. */
+  #tls: boolean;
   #shut = false;
   // Read side: one read (or accept) in flight, and what it brought: the bytes
-  // #arena[#start, #end). Reads go at #free, #readSize bytes at most.
+  // #rbuf[#start, #end). Reads go into #rbuf from its start, #readSize bytes.
   #reading = false;
   #receiving = false;
-  #arena: Uint8Array | null = null;
-  #free = 0;
+  #rbuf: Uint8Array | null = null;
   #readSize = MIN_READ;
   #start = 0;
   #end = 0;
@@ -232,13 +349,17 @@ export class AIOSocket<T extends Transport = Transport> implements Disposable {
   #accepted: Deno.Conn | null = null;
   #error: { error: unknown } | null = null;
   #readers: WaitQueue = new WaitQueue(() => "AIOSocket.waitReadable()", true);
-  // Write side: one write, closeWrite or connect in flight, and its outcome.
+  // Write side: one write, closeWrite, connect or upgrade in flight, and its
+  // outcome; the buffer copied writes go out of; whether the last write was short.
   #writing: WriteOutcome | null = null;
+  #wbuf: Uint8Array | null = null;
+  #congested = false;
   #writers: WaitQueue = new WaitQueue(() => "AIOSocket.waitWritable()", true);
 
   private constructor(transport: T, conn: Deno.Conn | null) {
     this.#transport = transport;
     this.#conn = conn;
+    this.#tls = transport === "tls";
     this.#state = conn === null ? "new" : "connected";
   }
   static {
@@ -249,8 +370,9 @@ export class AIOSocket<T extends Transport = Transport> implements Disposable {
    * Binds the socket to an address, which for Deno also starts listening.
    * `bind({ port: 0 })` picks a free port: read it from `localAddr`.
    *
-   * @param addr `{ hostname?, port }` (hostname defaults to `"127.0.0.1"`), or
-   * `{ path }` for a unix socket.
+   * @param addr `{ hostname?, port }` (hostname defaults to `"127.0.0.1"`),
+   * `{ path }` for a unix socket, or `{ hostname?, port, cert, key }` for TLS
+   * (`Deno.listenTls`).
    * @returns A coroutine to use with `yield*`.
    * @throws {TypeError} If `addr` does not fit the socket's transport.
    * @throws {RangeError} If the port is not an integer from 0 to 65535.
@@ -277,7 +399,15 @@ export class AIOSocket<T extends Transport = Transport> implements Disposable {
   *#bind(options: HostOptions): Coroutine<void> {
     this.#expect("bind()", "new");
     // One call per overload of Deno.listen, so that each type-checks.
-    this.#listener = options.transport === "unix" ? Deno.listen(options) : Deno.listen(options);
+    if (options.transport === "unix") this.#listener = Deno.listen(options);
+    else if (options.transport === "tcp") this.#listener = Deno.listen(options);
+    else {
+      const { hostname, port, cert, key } = options as { hostname: string; port: number } & {
+        cert: string;
+        key: string;
+      };
+      this.#listener = Deno.listenTls({ hostname, port, cert, key });
+    }
     this.#state = "bound";
   }
 
@@ -312,6 +442,14 @@ export class AIOSocket<T extends Transport = Transport> implements Disposable {
    * leaves the listener usable: a connection that arrives meanwhile is kept
    * for the next `accept()`.
    *
+   * Hostile clients do not stop it: a connection that failed before it was
+   * accepted (`NotConnected`, `ConnectionAborted`, `ConnectionReset`) is
+   * skipped, and when the process is out of file descriptors (`EMFILE`,
+   * `ENFILE`) it waits on the loop's clock, 1 ms, then twice as long each
+   * time up to 100 ms, and tries again until a descriptor is free. Other
+   * errors of the host's `accept()` pass through. On a TLS listener the
+   * handshake happens with the first `recv()` or `send()`.
+   *
    * @returns A coroutine that returns the connected socket.
    *
    * @example Usage
@@ -333,22 +471,37 @@ export class AIOSocket<T extends Transport = Transport> implements Disposable {
    * ```
    */
   *accept(): Coroutine<AIOSocket<T>> {
-    yield* this.#readable("accept()", true, "listening");
-    const conn = this.#accepted;
-    if (conn !== null) {
-      this.#accepted = null;
-      return adopt(this.#transport, conn);
+    let backoff = 0;
+    for (;;) {
+      yield* this.#readable("accept()", true, "listening");
+      const conn = this.#accepted;
+      if (conn !== null) {
+        this.#accepted = null;
+        return adopt(this.#transport, conn);
+      }
+      const { error } = this.#error!;
+      this.#error = null; // the next try accepts again
+      if (failedBeforeAccept(error)) continue;
+      if (!outOfDescriptors(error)) throw error;
+      backoff = Math.min(BACKOFF_MAX, backoff === 0 ? BACKOFF_MIN : 2 * backoff);
+      this.#receiving = true; // still this accept()'s turn while it backs off
+      try {
+        yield* sleep(backoff);
+      } finally {
+        this.#receiving = false;
+      }
     }
-    const failure = this.#error!;
-    this.#error = null; // the next accept() tries again
-    throw failure.error;
   }
 
   /**
    * Connects to a listening socket. Cancelling it aborts the host's connect.
+   * A TLS socket also completes the handshake here, so a certificate the
+   * client does not trust fails `connect()` (with Deno's `InvalidData`); a
+   * cancelled TLS connect closes the connection once Deno hands it over.
    *
-   * @param addr `{ hostname?, port }` (hostname defaults to `"127.0.0.1"`), or
-   * `{ path }` for a unix socket.
+   * @param addr `{ hostname?, port }` (hostname defaults to `"127.0.0.1"`),
+   * `{ path }` for a unix socket, or `{ hostname?, port, caCerts? }` for TLS
+   * (`Deno.connectTls`).
    * @returns A coroutine to use with `yield*`.
    * @throws {TypeError} If `addr` does not fit the socket's transport.
    * @throws {RangeError} If the port is not an integer from 0 to 65535.
@@ -380,6 +533,8 @@ export class AIOSocket<T extends Transport = Transport> implements Disposable {
     const connecting =
       (options.transport === "unix"
         ? Deno.connect(options)
+        : options.transport === "tls"
+        ? connectTls(options)
         : Deno.connect({ ...options, signal: abort.signal })).then(
           (conn) => {
             if (this.#state !== "connecting") return conn.close(); // cancelled or closed meanwhile
@@ -403,15 +558,20 @@ export class AIOSocket<T extends Transport = Transport> implements Disposable {
   /**
    * Receives up to `bufsize` bytes: what is already buffered, without another
    * host call, or else waits for the next read. Returns an empty array at end
-   * of stream (also after the peer reset the connection). Only one task may
-   * `recv()` on a socket at a time; cancelling it keeps the read in flight, and
-   * its bytes go to the next `recv()`.
+   * of stream. Only one task may `recv()` (or `recvInto()`) on a socket at a
+   * time; cancelling it keeps the read in flight, and its bytes go to the
+   * next call.
+   *
+   * When the peer resets the connection, the first `recv()` that meets the
+   * reset throws Deno's `ConnectionReset` (bytes that came before it are
+   * returned first); after that the stream has ended and `recv()` returns an
+   * empty array. Deno (on Linux) reports a reset that arrives while unread
+   * bytes wait on the peer's side as a plain end of stream: then no error.
    *
    * The bytes are the caller's: the socket never writes them again. They are
-   * a view of the socket's read arena (no copy: see the module's header), so
-   * their `.buffer` holds other bytes of this connection too, and keeping
-   * them keeps that arena (up to 256 KiB) alive; copy with `slice()` for an
-   * `ArrayBuffer` of their own.
+   * the socket's read buffer itself when they fill nearly all of it, else a
+   * copy, so keeping them keeps at most 4 KiB of other memory alive (their
+   * `.buffer` may be up to that much larger than they are).
    *
    * @param bufsize The most bytes to return: an integer >= 1.
    * @returns A coroutine that returns a new `Uint8Array` the caller owns.
@@ -448,25 +608,107 @@ export class AIOSocket<T extends Transport = Transport> implements Disposable {
 
   *#recv(bufsize: number): Coroutine<Uint8Array> {
     yield* this.#readable("recv()", true, "connected");
-    if (this.#start < this.#end) {
-      const end = Math.min(this.#end, this.#start + bufsize);
-      const bytes = this.#arena!.subarray(this.#start, end);
+    const start = this.#start;
+    if (start < this.#end) {
+      const buf = this.#rbuf!;
+      const end = Math.min(this.#end, start + bufsize);
       this.#start = end;
-      return bytes;
+      const n = end - start, spare = buf.length - n;
+      if (end === this.#end && spare <= SLACK && spare <= n) {
+        this.#rbuf = null; // handed out whole: the next read gets a new buffer
+        return buf.subarray(start, end);
+      }
+      return buf.slice(start, end);
     }
+    this.#throwFailure();
+    return new Uint8Array(0);
+  }
+
+  /**
+   * Receives into `buffer`, from its start, and returns how many bytes came:
+   * at most `buffer.length`, and `0` at end of stream (Python's `recv_into`).
+   * It copies out of the socket's read buffer, so `buffer` is never written
+   * after the call ends, even when it is cancelled; reusing one buffer spares
+   * the allocation `recv()` makes for each result. Resets, cancellation and
+   * the one-receiver rule are as for `recv()`.
+   *
+   * @param buffer Where the bytes go: a `Uint8Array` of length >= 1.
+   * @returns A coroutine that returns the count, `0` at end of stream.
+   * @throws {TypeError} If `buffer` is not a `Uint8Array`.
+   * @throws {RangeError} If `buffer` is empty.
+   *
+   * @example Read a stream into one reused buffer
+   * ```ts
+   * import { gather, Loop } from "@boucle/boucle";
+   * import { aiosocket } from "@boucle/boucle/socket";
+   * import { assertEquals } from "@std/assert";
+   *
+   * function* main() {
+   *   using server = aiosocket();
+   *   yield* server.bind({ port: 0 });
+   *   yield* server.listen();
+   *   using client = aiosocket();
+   *   const [conn] = yield* gather(server.accept(), client.connect(server.localAddr));
+   *   using _conn = conn;
+   *   yield* conn.sendAll(new Uint8Array(10_000).fill(1));
+   *   yield* conn.shutdown();
+   *   const buffer = new Uint8Array(4096);
+   *   let total = 0;
+   *   for (let n; (n = yield* client.recvInto(buffer)) > 0;) total += n;
+   *   return total;
+   * }
+   * assertEquals(await new Loop().runTask(main()), 10_000);
+   * ```
+   */
+  recvInto(buffer: Uint8Array): Coroutine<number> {
+    if (!(buffer instanceof Uint8Array)) {
+      throw new TypeError(
+        `AIOSocket.recvInto(buffer): 'buffer' must be a Uint8Array, received ${show(buffer)}`,
+      );
+    }
+    if (buffer.length === 0) {
+      throw new RangeError(
+        "AIOSocket.recvInto(buffer): 'buffer' must have a length >= 1, received an empty Uint8Array",
+      );
+    }
+    return this.#recvInto(buffer);
+  }
+
+  *#recvInto(buffer: Uint8Array): Coroutine<number> {
+    yield* this.#readable("recvInto()", true, "connected");
+    const start = this.#start;
+    if (start < this.#end) {
+      const n = Math.min(buffer.length, this.#end - start);
+      buffer.set(this.#rbuf!.subarray(start, start + n));
+      this.#start = start + n;
+      return n;
+    }
+    this.#throwFailure();
+    return 0;
+  }
+
+  /** Throws the read side's error once; the stream has ended after it. */
+  #throwFailure(): void {
     const failure = this.#error;
     if (failure !== null) {
       this.#error = null; // reported once; the stream has ended
       this.#eof = true;
       throw failure.error;
     }
-    return new Uint8Array(0);
   }
 
   /**
    * Writes once and returns how many bytes the host took, which may be fewer
    * than given (use `sendAll()` to send everything). Waits first while another
-   * write is in flight. Do not change `bytes` until it returns.
+   * write is in flight.
+   *
+   * Once it has ended, by returning, throwing or being cancelled, the socket
+   * never reads `bytes` again, and the peer has received (or will receive) a
+   * prefix of them, then whatever is sent next. A write of at most 16 KiB, or
+   * any write while the connection is congested, is copied first (at most
+   * 64 KiB of it); a larger one goes out of `bytes` itself, and if the call is
+   * cancelled while Deno still holds it, the socket closes (see the module's
+   * header), so later uses throw an `Error` that says why.
    *
    * @param bytes The bytes to send.
    * @returns A coroutine that returns the number of bytes written.
@@ -497,11 +739,29 @@ export class AIOSocket<T extends Transport = Transport> implements Disposable {
 
   *#send(bytes: Uint8Array): Coroutine<number> {
     yield* this.#writable("send()", true, "connected");
-    return bytes.length === 0 ? 0 : yield* this.#writeOp("send()", this.#conn!.write(bytes));
+    return bytes.length === 0 ? 0 : yield* this.#write("send()", bytes);
+  }
+
+  /** One write of (a prefix of) `bytes`, copied or not (see the header). */
+  #write(where: string, bytes: Uint8Array): Coroutine<number> {
+    const n = bytes.length;
+    if (n > COPY_MAX && !this.#congested) {
+      if (this.#wbuf !== null && this.#wbuf.length > COPY_MAX) this.#wbuf = null; // congestion over
+      return this.#writeOp(where, this.#conn!.write(bytes), n, true);
+    }
+    const size = n < OWNED_MAX ? n : OWNED_MAX;
+    let buf = this.#wbuf;
+    if (buf === null || buf.length < size) {
+      buf = this.#wbuf = new Uint8Array(Math.max(1024, 2 ** Math.ceil(Math.log2(size))));
+    }
+    buf.set(size === n ? bytes : bytes.subarray(0, size));
+    return this.#writeOp(where, this.#conn!.write(buf.subarray(0, size)), size, false);
   }
 
   /**
-   * Sends every byte, calling `send()` until all are written.
+   * Sends every byte, calling `send()` until all are written. Its safety is
+   * `send()`'s: once it has ended, in any way, `bytes` is never read again,
+   * and the peer gets a prefix of them, then whatever is sent next.
    *
    * @param bytes The bytes to send.
    * @returns A coroutine to use with `yield*`.
@@ -536,7 +796,7 @@ export class AIOSocket<T extends Transport = Transport> implements Disposable {
     do {
       yield* this.#writable("sendAll()", true, "connected");
       if (sent === bytes.length) break; // nothing to send: only checked the state
-      sent += yield* this.#writeOp("sendAll()", this.#conn!.write(bytes.subarray(sent)));
+      sent += yield* this.#write("sendAll()", sent === 0 ? bytes : bytes.subarray(sent));
     } while (sent < bytes.length);
   }
 
@@ -571,6 +831,179 @@ export class AIOSocket<T extends Transport = Transport> implements Disposable {
     if (this.#shut) return;
     this.#shut = true;
     yield* this.#writeOp("shutdown()", this.#conn!.closeWrite());
+  }
+
+  /**
+   * Upgrades a connected TCP client to TLS (`Deno.startTls`), as a protocol's
+   * STARTTLS does, and completes the handshake: a certificate the client does
+   * not trust fails it with Deno's `InvalidData`. Waits first for a write in
+   * flight. The socket stays the same object; from then on it speaks TLS, and
+   * `setNoDelay()`/`setKeepAlive()` are no longer available (Deno's `TlsConn`
+   * has neither). If the upgrade fails or is cancelled, the socket is closed.
+   *
+   * @param options `hostname` (the name the certificate must carry; by
+   * default the one connected to) and `caCerts` (extra trusted roots, PEM).
+   * @returns A coroutine to use with `yield*`.
+   * @throws {TypeError} If `options` is not `{ hostname?: string, caCerts?: string[] }`.
+   * @throws {Error} Unless the socket is a connected TCP client with nothing
+   * read ahead and no read in flight (a cancelled `recv()` leaves one).
+   *
+   * @example Upgrade a plain connection
+   * ```ts
+   * import { gather, Loop } from "@boucle/boucle";
+   * import { aiosocket } from "@boucle/boucle/socket";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const cert = Deno.readTextFileSync("tests/fixtures/tls_cert.pem");
+   * const key = Deno.readTextFileSync("tests/fixtures/tls_key.pem");
+   * function* main() {
+   *   using server = aiosocket({ transport: "tls" });
+   *   yield* server.bind({ hostname: "127.0.0.1", port: 0, cert, key });
+   *   yield* server.listen();
+   *   using client = aiosocket();
+   *   const [conn] = yield* gather(server.accept(), client.connect(server.localAddr));
+   *   using _conn = conn;
+   *   yield* client.startTls({ hostname: "localhost", caCerts: [cert] });
+   *   yield* client.sendAll(new TextEncoder().encode("secret"));
+   *   return new TextDecoder().decode(yield* conn.recv(64));
+   * }
+   * assertEquals(await new Loop().runTask(main()), "secret");
+   * ```
+   */
+  startTls(options: StartTlsOptions = {}): Coroutine<void> {
+    const o = (typeof options === "object" && options !== null ? options : null) as
+      | Record<string, unknown>
+      | null;
+    if (
+      o === null || (o.hostname !== undefined && typeof o.hostname !== "string") ||
+      (o.caCerts !== undefined &&
+        !(Array.isArray(o.caCerts) && o.caCerts.every((c) => typeof c === "string")))
+    ) {
+      throw new TypeError(
+        `AIOSocket.startTls(options): 'options' must be { hostname?: string, caCerts?: string[] }, received ${
+          showAddress(options)
+        }`,
+      );
+    }
+    return this.#startTls(options);
+  }
+
+  *#startTls(options: StartTlsOptions): Coroutine<void> {
+    yield* this.#writable("startTls()", true, "connected");
+    if (this.#transport !== "tcp" || this.#tls) {
+      throw new Error(
+        `AIOSocket.startTls(): the socket already speaks ${
+          this.#tls ? "TLS" : `"${this.#transport}"`
+        }; startTls() upgrades a TCP connection`,
+      );
+    }
+    if (this.#reading || this.#receiving || this.#start < this.#end || this.#eof) {
+      throw new Error(
+        "AIOSocket.startTls(): bytes were read ahead or a read is in flight (a cancelled recv() leaves one); upgrade before receiving",
+      );
+    }
+    const tcp = this.#conn as Deno.TcpConn;
+    this.#conn = null; // Deno.startTls takes the TCP connection over
+    this.#state = "connecting";
+    const tlsOptions: Deno.StartTlsOptions = {};
+    if (options.hostname !== undefined) tlsOptions.hostname = options.hostname;
+    else tlsOptions.hostname = (tcp.remoteAddr as Deno.NetAddr).hostname;
+    if (options.caCerts !== undefined) tlsOptions.caCerts = options.caCerts;
+    const upgrading = handshake(Deno.startTls(tcp, tlsOptions)).then(
+      (tls) => {
+        if (this.#state !== "connecting") return tls.close(); // cancelled or closed meanwhile
+        this.#conn = tls;
+        this.#tls = true;
+        this.#state = "connected";
+      },
+      (error) => {
+        if (this.#state === "connecting") this.close();
+        throw error;
+      },
+    );
+    try {
+      yield* this.#writeOp("startTls()", upgrading);
+    } finally {
+      if (this.#state as State === "connecting") this.close(); // cancelled: the connection is Deno's
+    }
+  }
+
+  /**
+   * Sets `TCP_NODELAY` on a connected TCP socket: `true` (Deno's default)
+   * sends small writes at once, `false` lets Nagle's algorithm gather them.
+   *
+   * @param on Whether to disable Nagle's algorithm.
+   * @throws {TypeError} If `on` is not a boolean.
+   * @throws {Error} Unless the socket is a connected TCP socket (not unix,
+   * not TLS: Deno's `TlsConn` has no such setting).
+   *
+   * @example Usage
+   * ```ts
+   * import { gather, Loop } from "@boucle/boucle";
+   * import { aiosocket } from "@boucle/boucle/socket";
+   *
+   * function* main() {
+   *   using server = aiosocket();
+   *   yield* server.bind({ port: 0 });
+   *   yield* server.listen();
+   *   using client = aiosocket();
+   *   const [conn] = yield* gather(server.accept(), client.connect(server.localAddr));
+   *   using _conn = conn;
+   *   client.setNoDelay(false);
+   *   client.setNoDelay();
+   * }
+   * await new Loop().runTask(main());
+   * ```
+   */
+  setNoDelay(on: boolean = true): void {
+    this.#tcp("setNoDelay(on)", on).setNoDelay(on);
+  }
+
+  /**
+   * Turns TCP keep-alive probes on or off on a connected TCP socket, so that
+   * a peer that vanished without a word is eventually noticed.
+   *
+   * @param on Whether to send keep-alive probes.
+   * @throws {TypeError} If `on` is not a boolean.
+   * @throws {Error} Unless the socket is a connected TCP socket (not unix,
+   * not TLS: Deno's `TlsConn` has no such setting).
+   *
+   * @example Usage
+   * ```ts
+   * import { gather, Loop } from "@boucle/boucle";
+   * import { aiosocket } from "@boucle/boucle/socket";
+   *
+   * function* main() {
+   *   using server = aiosocket();
+   *   yield* server.bind({ port: 0 });
+   *   yield* server.listen();
+   *   using client = aiosocket();
+   *   const [conn] = yield* gather(server.accept(), client.connect(server.localAddr));
+   *   using _conn = conn;
+   *   conn.setKeepAlive();
+   * }
+   * await new Loop().runTask(main());
+   * ```
+   */
+  setKeepAlive(on: boolean = true): void {
+    this.#tcp("setKeepAlive(on)", on).setKeepAlive(on);
+  }
+
+  /** Checks `on` and the socket for setNoDelay/setKeepAlive; returns the TcpConn. */
+  #tcp(where: string, on: unknown): Deno.TcpConn {
+    if (typeof on !== "boolean") {
+      throw new TypeError(`AIOSocket.${where}: 'on' must be a boolean, received ${show(on)}`);
+    }
+    const name = where.slice(0, where.indexOf("("));
+    this.#expect(`${name}()`, "connected");
+    if (this.#transport === "unix" || this.#tls) {
+      throw new Error(
+        `AIOSocket.${name}(): needs a TCP connection; this one is ${
+          this.#tls ? "TLS (Deno's TlsConn has no such setting)" : "a unix socket"
+        }`,
+      );
+    }
+    return this.#conn as Deno.TcpConn;
   }
 
   /**
@@ -657,7 +1090,8 @@ export class AIOSocket<T extends Transport = Transport> implements Disposable {
     this.#listener =
       this.#conn =
       this.#accepted =
-      this.#arena =
+      this.#rbuf =
+      this.#wbuf =
       this.#error =
         null;
     this.#start = this.#end = 0;
@@ -743,13 +1177,15 @@ export class AIOSocket<T extends Transport = Transport> implements Disposable {
   #expect(where: string, ...states: State[]): void {
     const state = this.#state;
     if (states.includes(state)) return;
-    const needs = state === "closed" ? "" : `; ${where} needs a ${states.join(" or ")} socket`;
+    const needs = state === "closed"
+      ? (this.#closedBy === null ? "" : `: ${this.#closedBy}`)
+      : `; ${where} needs a ${states.join(" or ")} socket`;
     throw new Error(`AIOSocket.${where}: the socket ${STATES[state]}${needs}`);
   }
 
   /**
    * Parks until the socket is readable, checking its state before and after.
-   * `exclusive` (`recv()`, `accept()`): only one task may wait so at a time.
+   * `exclusive` (`recv()`, `recvInto()`, `accept()`): one task at a time.
    */
   *#readable(where: string, exclusive: boolean, ...states: State[]): Coroutine<void> {
     this.#expect(where, ...states);
@@ -778,25 +1214,25 @@ export class AIOSocket<T extends Transport = Transport> implements Disposable {
       this.#listener.accept().then(this.#onAccept, this.#onReadFailed);
       return;
     }
+    // Nothing is buffered here: reads start only when all was consumed.
     const size = this.#readSize;
-    if (this.#arena === null || this.#arena.length - this.#free < size) {
-      this.#arena = new Uint8Array(size * ARENA_READS);
-      this.#free = 0;
+    let buf = this.#rbuf;
+    if (buf === null || buf.length < size || buf.length > 2 * size) {
+      buf = this.#rbuf = new Uint8Array(size);
     }
-    this.#conn!.read(this.#arena.subarray(this.#free, this.#free + size)).then(
-      this.#onRead,
-      this.#onReadFailed,
-    );
+    this.#start = this.#end = 0;
+    this.#conn!.read(buf).then(this.#onRead, this.#onReadFailed);
   }
 
   // The read side's handlers, made once per socket rather than per read.
   readonly #onRead = (n: number | null): void => {
     if (n === null) {
       this.#eof = true;
-    } else {
-      this.#start = this.#free;
-      this.#end = this.#free += n;
-      if (n === this.#readSize && n < MAX_READ) this.#readSize = 2 * n; // filled: read more
+    } else if (this.#rbuf !== null) { // null: closed meanwhile
+      const size = this.#rbuf.length;
+      this.#end = n;
+      if (n === size) this.#readSize = Math.min(MAX_READ, 2 * size); // filled: read more
+      else if (4 * n < size) this.#readSize = Math.max(MIN_READ, size >> 2);
     }
     this.#readSettled();
   };
@@ -829,17 +1265,66 @@ export class AIOSocket<T extends Transport = Transport> implements Disposable {
     }
   }
 
-  /** Makes `operation` the write side's one in flight and parks until it settles. */
-  *#writeOp<R>(where: string, operation: Promise<R>): Coroutine<R> {
-    const outcome: WriteOutcome = { done: false, failed: false, value: undefined };
+  /**
+   * Makes `operation` the write side's one in flight and parks until it
+   * settles. `direct`: it reads the caller's memory, so a call that ends
+   * before it settles must make sure Deno no longer holds it (the header).
+   */
+  *#writeOp<R>(where: string, operation: Promise<R>, size = 0, direct = false): Coroutine<R> {
+    const outcome: WriteOutcome = {
+      done: false,
+      failed: false,
+      value: undefined,
+      size,
+      direct,
+      checked: !direct,
+      awaited: false,
+    };
     this.#writing = outcome;
     operation.then(this.#onWritten, this.#onWriteFailed);
-    while (!outcome.done) {
-      yield this.#writers;
-      if (!outcome.done) this.#expect(where, "connecting", "connected");
+    if (direct) {
+      // A write Deno ran at once has settled after one microtask; one it holds
+      // settles only in a later turn of the host's loop. Three is a margin.
+      queueMicrotask(() =>
+        queueMicrotask(() =>
+          queueMicrotask(() => {
+            outcome.checked = true;
+            if (outcome.awaited && !outcome.done) this.#writers.wakeAll();
+          })
+        )
+      );
+    }
+    try {
+      while (!outcome.done) {
+        yield this.#writers;
+        if (!outcome.done) this.#expect(where, "connecting", "connected");
+      }
+    } catch (error) {
+      if (direct && !outcome.done) yield* this.#letGo(outcome);
+      throw error;
     }
     if (outcome.failed) throw outcome.value;
     return outcome.value as R;
+  }
+
+  /**
+   * A direct write's call is ending (cancelled) before the write settled:
+   * waits for the microtask check (a host turn at most); if Deno still holds
+   * the caller's bytes then, closes the socket, which makes Deno let go.
+   */
+  *#letGo(outcome: WriteOutcome): Coroutine<void> {
+    outcome.awaited = true;
+    while (!outcome.checked && !outcome.done && this.#state !== "closed") {
+      try {
+        yield this.#writers;
+      } catch {
+        // already ending: the first error is the one thrown
+      }
+    }
+    if (!outcome.done && this.#state !== "closed") {
+      this.close();
+      this.#closedBy = HELD_BYTES;
+    }
   }
 
   // The write side's handlers, made once per socket rather than per write.
@@ -850,6 +1335,7 @@ export class AIOSocket<T extends Transport = Transport> implements Disposable {
     outcome.done = true;
     outcome.failed = failed;
     outcome.value = value;
+    if (outcome.size > 0 && !failed) this.#congested = (value as number) < outcome.size;
     this.#writing = null;
     this.#writers.wakeAll();
   }
@@ -858,7 +1344,9 @@ export class AIOSocket<T extends Transport = Transport> implements Disposable {
   #hostOptions(where: string, addr: unknown): HostOptions {
     const transport = this.#transport;
     const a = (typeof addr === "object" && addr !== null ? addr : {}) as Record<string, unknown>;
-    const ok = addr === a && (a.transport === undefined || a.transport === transport) &&
+    const net = transport === "tls" ? "tcp" : transport; // Deno's NetAddr says "tcp" for TLS too
+    const ok = addr === a &&
+      (a.transport === undefined || a.transport === transport || a.transport === net) &&
       (transport === "unix"
         ? typeof a.path === "string" && a.path !== "" && !("port" in a) && !("hostname" in a)
         : typeof a.port === "number" && !("path" in a) &&
@@ -866,6 +1354,8 @@ export class AIOSocket<T extends Transport = Transport> implements Disposable {
     if (!ok) {
       const shape = transport === "unix"
         ? "{ path: string }"
+        : transport === "tls"
+        ? "{ hostname?: string, port: number, ... }"
         : "{ hostname?: string, port: number }";
       throw new TypeError(
         `AIOSocket.${where}: 'addr' must be ${shape} for a "${transport}" socket, received ${
@@ -882,8 +1372,60 @@ export class AIOSocket<T extends Transport = Transport> implements Disposable {
         }`,
       );
     }
-    return { transport: "tcp", hostname: (a.hostname as string | undefined) ?? "127.0.0.1", port };
+    const hostname = (a.hostname as string | undefined) ?? "127.0.0.1";
+    if (transport === "tcp") return { transport, hostname, port };
+    if (where.startsWith("bind")) {
+      if (typeof a.cert !== "string" || typeof a.key !== "string") {
+        throw new TypeError(
+          `AIOSocket.${where}: 'addr.cert' and 'addr.key' must be PEM strings for a "tls" socket, received ${
+            show(a.cert)
+          } and ${show(a.key)}`,
+        );
+      }
+      return { transport, hostname, port, cert: a.cert, key: a.key };
+    }
+    const caCerts = a.caCerts;
+    if (caCerts === undefined) return { transport, hostname, port };
+    if (!(Array.isArray(caCerts) && caCerts.every((c) => typeof c === "string"))) {
+      throw new TypeError(
+        `AIOSocket.${where}: 'addr.caCerts' must be an array of PEM strings, received ${
+          show(caCerts)
+        }`,
+      );
+    }
+    return { transport, hostname, port, caCerts };
   }
+}
+
+/** A connection that failed before `accept()` took it: skip it. */
+function failedBeforeAccept(error: unknown): boolean {
+  return error instanceof Deno.errors.NotConnected ||
+    error instanceof Deno.errors.ConnectionAborted ||
+    error instanceof Deno.errors.ConnectionReset;
+}
+
+/** The process (or system) is out of file descriptors: back off. */
+function outOfDescriptors(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === "EMFILE" || code === "ENFILE";
+}
+
+/** `Deno.connectTls`, then the handshake, so that a bad certificate fails here. */
+function connectTls(
+  { hostname, port, caCerts }: { hostname: string; port: number; caCerts?: string[] },
+): Promise<Deno.TlsConn> {
+  return handshake(Deno.connectTls(caCerts ? { hostname, port, caCerts } : { hostname, port }));
+}
+
+async function handshake(connecting: Promise<Deno.TlsConn>): Promise<Deno.TlsConn> {
+  const conn = await connecting;
+  try {
+    await conn.handshake();
+  } catch (error) {
+    conn.close();
+    throw error;
+  }
+  return conn;
 }
 
 function checkBytes(where: string, bytes: unknown): void {

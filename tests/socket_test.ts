@@ -162,7 +162,7 @@ const FLOOD = 16 * 1024 * 1024;
 // ---------------------------------------------------------------------------
 // Arguments
 
-Deno.test("aiosocket() takes an options object with transport 'tcp' or 'unix'", () => {
+Deno.test("aiosocket() takes an options object with transport 'tcp', 'unix' or 'tls'", () => {
   assertThrows(
     () => aiosocket(null as never),
     TypeError,
@@ -171,7 +171,7 @@ Deno.test("aiosocket() takes an options object with transport 'tcp' or 'unix'", 
   assertThrows(
     () => aiosocket({ transport: "udp" as never }),
     TypeError,
-    `aiosocket(options): 'options.transport' must be "tcp" or "unix", received "udp"`,
+    `aiosocket(options): 'options.transport' must be "tcp", "unix" or "tls", received "udp"`,
   );
   using tcp = aiosocket({});
   using unix = aiosocket({ transport: "unix" });
@@ -457,7 +457,7 @@ Deno.test("shutdown() half-closes: the peer reads the rest, then end of stream, 
   }());
 });
 
-Deno.test("after the peer resets the connection, recv() ends the stream and send() fails with Deno's error", async () => {
+Deno.test("after the peer closes with our bytes unread (a reset), recv() ends the stream and send() fails with Deno's error", async () => {
   await run(function* () {
     using pair = yield* connectedPair();
     yield* pair.client.sendAll(new Uint8Array(100));
