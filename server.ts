@@ -38,10 +38,10 @@
  * - `maxConnections` is a semaphore taken before `accept()` and given back
  *   when a connection is closed: at the limit no accept is in flight, so
  *   further clients wait in the system's listen queue, not in the process.
- * - `accept()` skips connections that failed before they were taken
- *   (`ConnectionReset`, `ConnectionAborted`, `NotConnected`); any other error
- *   of the listener ends `serve` with that error, after its handlers have
- *   been cancelled and awaited.
+ * - `AIOSocket.accept()` skips connections that failed before they were
+ *   taken and backs off when the process is out of file descriptors; any
+ *   error it still throws ends `serve` with that error, after the handlers
+ *   have been cancelled and awaited.
  * - TLS: Deno completes a server's handshake on the connection's first read
  *   or write, so it happens in the handler's task: a client that fails it
  *   (no TLS, an untrusted peer) is a handler error, `InvalidData`, reported
@@ -332,7 +332,6 @@ function* run<T extends Transport>(config: Config<T>, handler: Handler<T>): Coro
             conn = yield* listener.accept();
           } catch (error) {
             permit?.[Symbol.dispose]();
-            if (failedBeforeAccept(error)) continue;
             throw error;
           }
           open.add(conn);
@@ -347,13 +346,6 @@ function* run<T extends Transport>(config: Config<T>, handler: Handler<T>): Coro
   } finally {
     for (const conn of open) conn.close(); // their tasks were cancelled before they ran
   }
-}
-
-/** A connection that died in the listen queue: skip it, as `accept()` should. */
-function failedBeforeAccept(error: unknown): boolean {
-  return error instanceof Deno.errors.ConnectionReset ||
-    error instanceof Deno.errors.ConnectionAborted ||
-    error instanceof Deno.errors.NotConnected;
 }
 
 /** The peer of a new connection, for task names and the default `onError`. */
