@@ -20,6 +20,7 @@ import {
   CancelledError,
   type Coroutine,
   deadline,
+  fromPromise,
   gather,
   interrupt,
   Loop,
@@ -484,6 +485,49 @@ Deno.test("serve() survives clients that vanish before accept, mid-message, mid-
     `the 3 resets: ${errors}`,
   );
   assertEquals(errors.length, 13);
+});
+
+/** python3 clients that connect, then all reset at once (SO_LINGER 0, which Deno cannot set). */
+const STORM = `
+import socket, struct, sys
+socks = []
+for i in range(int(sys.argv[2])):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    try:
+        s.connect(("127.0.0.1", int(sys.argv[1])))
+        s.sendall(b"half")
+    except OSError:
+        pass
+    socks.append(s)
+for s in socks:
+    s.close()
+`;
+
+Deno.test("serve() survives a storm of clients that reset while queued for accept", async () => {
+  const errors: string[] = [];
+  await run(taskGroup(function* (group) {
+    const addr = yield* started(group, {
+      maxConnections: 1,
+      onError: (error) => errors.push((error as Error).name),
+    }, function* (conn) {
+      yield* conn.sendAll(bytes("hi"));
+      yield* recvAll(conn);
+    });
+    {
+      using holder = yield* client(addr); // holds the one slot: the storm waits in the queue
+      assertEquals(text(yield* holder.recv(64)), "hi");
+      const storm = yield* fromPromise(
+        new Deno.Command("python3", { args: ["-c", STORM, String(addr.port), "100"] }).output(),
+      );
+      assert(storm.success, decoder.decode(storm.stderr));
+    }
+    using healthy = yield* client(addr);
+    assertEquals(text(yield* healthy.recv(64)), "hi");
+    group.cancel();
+  }));
+  // A reset that reached a handler is a handler error; none stopped the server.
+  assert(errors.every((name) => name === "ConnectionReset" || name === "BrokenPipe"), `${errors}`);
 });
 
 // ---------------------------------------------------------------------------
