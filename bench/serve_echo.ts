@@ -26,11 +26,15 @@
 //   end of stream.
 // Each system is measured --reps times (default 5), rotating which goes
 // first, after an untimed warm-up of each; the figure is the median and the
-// ratio is boucle's median over Deno's (> 1: boucle is faster). A wrong byte
+// ratio is boucle's median over Deno's (> 1: boucle is faster). Beside the
+// rate, each server reports the CPU time it used during the window (on
+// SIGUSR1, from node:process's cpuUsage()): CPU per round trip, which a
+// loaded machine disturbs less than the rate. A wrong byte
 // or a measurement overrunning its time limit ends the process with an error.
 //
 // Output: a table; with --json, a last line {"rows":[{"workload","unit","boucle","deno"}]}.
 
+import { cpuUsage } from "node:process";
 import { type AIOSocket, aiosocket, type Coroutine, Loop, serve } from "../mod.ts";
 
 const HOSTNAME = "127.0.0.1";
@@ -46,6 +50,14 @@ type System = "boucle" | "loop" | "deno";
 
 // The servers (run with --server) ------------------------------------------------
 
+/** In a server: on SIGUSR1, prints the CPU time used so far (µs, user + system). */
+function reportCpu(): void {
+  Deno.addSignalListener("SIGUSR1", () => {
+    const { user, system } = cpuUsage();
+    console.log(`cpu ${user + system}`);
+  });
+}
+
 function* boucleEcho(conn: AIOSocket<"tcp">): Coroutine<void> {
   for (let data; (data = yield* conn.recv(65536)).length > 0;) yield* conn.sendAll(data);
 }
@@ -55,7 +67,10 @@ async function boucleServer(): Promise<void> {
   const server = loop.addTask(serve({
     hostname: HOSTNAME,
     port: 0,
-    onListen: (addr) => console.log(addr.port),
+    onListen: (addr) => {
+      reportCpu();
+      console.log(addr.port);
+    },
   }, boucleEcho));
   Deno.addSignalListener("SIGTERM", () => server.cancel());
   await loop.run();
@@ -68,6 +83,7 @@ async function loopServer(): Promise<void> {
     using listener = aiosocket();
     yield* listener.bind({ hostname: HOSTNAME, port: 0 });
     yield* listener.listen();
+    reportCpu();
     console.log(listener.localAddr.port);
     for (;;) {
       const conn = yield* listener.accept();
@@ -103,6 +119,7 @@ async function denoEcho(conn: Deno.Conn): Promise<void> {
 
 async function denoServer(): Promise<void> {
   const listener = Deno.listen({ hostname: HOSTNAME, port: 0 });
+  reportCpu();
   console.log(listener.addr.port);
   Deno.addSignalListener("SIGTERM", () => listener.close());
   try {
@@ -145,12 +162,20 @@ async function finish(conn: Deno.Conn): Promise<void> {
   if ((await conn.read(new Uint8Array(16))) !== null) throw new Error("data after the echo");
 }
 
-/** Round trips per second of `clients` clients against the server at `port`. */
-async function measure(port: number, clients: number, seconds: number): Promise<number> {
+interface Measurement {
+  /** Round trips per second. */
+  rate: number;
+  /** The server's CPU time per round trip, µs. */
+  cpu: number;
+}
+
+/** `clients` clients against `server`, for `seconds`. */
+async function measure(server: Server, clients: number, seconds: number): Promise<Measurement> {
   const conns = await Promise.all(
-    Array.from({ length: clients }, () => Deno.connect({ hostname: HOSTNAME, port })),
+    Array.from({ length: clients }, () => Deno.connect({ hostname: HOSTNAME, port: server.port })),
   );
   try {
+    const cpu0 = await server.cpu();
     const start = performance.now();
     const deadline = start + seconds * 1000;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -164,15 +189,23 @@ async function measure(port: number, clients: number, seconds: number): Promise<
       }),
     ]).finally(() => clearTimeout(timer));
     const elapsed = performance.now() - start;
+    const cpu = await server.cpu() - cpu0;
     await Promise.all(conns.map(finish));
-    return counts.reduce((a, b) => a + b, 0) / (elapsed / 1000);
+    const total = counts.reduce((a, b) => a + b, 0);
+    return { rate: total / (elapsed / 1000), cpu: cpu / total };
   } finally {
     for (const conn of conns) conn.close();
   }
 }
 
-/** A server subprocess: its port, and a way to stop it. */
-async function spawnServer(system: System): Promise<{ port: number; stop(): Promise<void> }> {
+/** A server subprocess: its port, its CPU time so far (µs), and a way to stop it. */
+interface Server {
+  port: number;
+  cpu(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+async function spawnServer(system: System): Promise<Server> {
   const child = new Deno.Command(DENO, {
     args: ["run", "--quiet", `--allow-net=${HOSTNAME}`, import.meta.filename!, "--server", system],
     stdin: "null",
@@ -186,8 +219,24 @@ async function spawnServer(system: System): Promise<{ port: number; stop(): Prom
     if (done) throw new Error(`the ${system} server ended before telling its port`);
     text += value;
   }
+  let lines = text.split("\n");
+  const port = Number(lines.shift());
+  const nextLine = async (): Promise<string> => {
+    while (lines.length < 2) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`the ${system} server ended`);
+      lines = (lines.join("\n") + value).split("\n");
+    }
+    return lines.shift()!;
+  };
   return {
-    port: Number(text.split("\n")[0]),
+    port,
+    async cpu() {
+      child.kill("SIGUSR1");
+      const line = await nextLine();
+      if (!line.startsWith("cpu ")) throw new Error(`the ${system} server said ${line}`);
+      return Number(line.slice(4));
+    },
     async stop() {
       child.kill("SIGTERM");
       await reader.cancel();
@@ -240,11 +289,11 @@ function parseOptions(args: string[]): Options {
 
 async function main(): Promise<void> {
   const options = parseOptions(Deno.args);
-  const runs: Record<System, number[]> = { boucle: [], loop: [], deno: [] };
-  const once = async (system: System, seconds: number): Promise<number> => {
+  const runs: Record<System, Measurement[]> = { boucle: [], loop: [], deno: [] };
+  const once = async (system: System, seconds: number): Promise<Measurement> => {
     const server = await spawnServer(system);
     try {
-      return await measure(server.port, options.clients, seconds);
+      return await measure(server, options.clients, seconds);
     } finally {
       await server.stop();
     }
@@ -256,23 +305,31 @@ async function main(): Promise<void> {
     const order = systems.map((_, i) => systems[(i + rep) % systems.length]!);
     for (const system of order) runs[system].push(await once(system, options.seconds));
   }
-  const boucle = median(runs.boucle);
-  const loop = median(runs.loop);
-  const deno = median(runs.deno);
-  const workload = `echo round trips/s, ${options.clients} clients, 64 B`;
+  const rate = (system: System) => median(runs[system].map((m) => m.rate));
+  const cpu = (system: System) => median(runs[system].map((m) => m.cpu));
+  const workload = `echo, ${options.clients} clients, 64 B`;
   console.log(
-    "| workload | boucle serve() | boucle, hand-written accept loop | raw Deno accept loop | serve() / Deno |",
+    "| median of " + options.reps +
+      " | boucle serve() | boucle, hand-written accept loop | raw Deno accept loop | serve() vs Deno |",
   );
   console.log("| --- | ---: | ---: | ---: | ---: |");
   console.log(
-    `| ${workload} | ${boucle.toFixed(0)} | ${loop.toFixed(0)} | ${deno.toFixed(0)} | ${
-      (boucle / deno).toFixed(2)
-    }x |`,
+    `| ${workload}: round trips/s | ${rate("boucle").toFixed(0)} | ${rate("loop").toFixed(0)} | ${
+      rate("deno").toFixed(0)
+    } | ${(rate("boucle") / rate("deno")).toFixed(2)}x the speed |`,
+  );
+  console.log(
+    `| ${workload}: server CPU µs per round trip | ${cpu("boucle").toFixed(1)} | ${
+      cpu("loop").toFixed(1)
+    } | ${cpu("deno").toFixed(1)} | ${(cpu("deno") / cpu("boucle")).toFixed(2)}x the efficiency |`,
   );
   for (const system of systems) {
-    console.log(`runs, ${system}: ${runs[system].map((v) => v.toFixed(0)).join(", ")}`);
+    const list = runs[system].map((m) => `${m.rate.toFixed(0)} (${m.cpu.toFixed(1)} µs)`);
+    console.log(`runs, ${system}: ${list.join(", ")}`);
   }
   if (options.json) {
+    const boucle = rate("boucle");
+    const deno = rate("deno");
     console.log(JSON.stringify({ rows: [{ workload, unit: "round trips/s", boucle, deno }] }));
   }
 }
