@@ -273,6 +273,56 @@ Deno.test("serve() reports a handler that returns no Awaitable as a TypeError", 
   );
 });
 
+Deno.test("serve() reports a handler cancelled on its own while the server runs, and goes on", async () => {
+  const errors: unknown[] = [];
+  const reply = await run(taskGroup(function* (group) {
+    const addr = yield* started(
+      group,
+      { onError: (error) => errors.push(error) },
+      function* (conn) {
+        yield* conn.sendAll(bytes("hi"));
+        yield* recvAll(conn);
+      },
+    );
+    {
+      using sock = yield* client(addr);
+      assertEquals(text(yield* sock.recv(64)), "hi");
+      const peer = `127.0.0.1:${sock.localAddr.port}`;
+      Loop.current.tasks().find((task) => task.name === peer)!.cancel("just this one");
+      assertEquals(yield* recvAll(sock), ""); // closed by the server
+    }
+    using next = yield* client(addr);
+    const reply = text(yield* next.recv(64));
+    group.cancel();
+    return reply;
+  }));
+  assertEquals(reply, "hi");
+  assertEquals(errors.length, 1);
+  assertInstanceOf(errors[0], CancelledError);
+  assertEquals((errors[0] as CancelledError).reason, "just this one");
+});
+
+Deno.test("serve() rethrows an error of onListen, with the listener closed", async () => {
+  let port = 0;
+  let error: unknown = null;
+  await run(function* () {
+    try {
+      yield* serve({
+        port: 0,
+        onListen(addr) {
+          port = addr.port;
+          throw new Error("onListen failed");
+        },
+      }, echo);
+    } catch (e) {
+      error = e;
+    }
+  }());
+  assertEquals((error as Error).message, "onListen failed");
+  using again = Deno.listen({ hostname: "127.0.0.1", port }); // the port is free again
+  assertEquals(again.addr.port, port);
+});
+
 Deno.test("serve() rethrows a listening error: a port in use", async () => {
   using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   let error: unknown = null;
