@@ -3,7 +3,8 @@
 // (`Deno.listen`, `conn.read`, `conn.write`, async functions), in one process
 // and one run, on 127.0.0.1 with a port chosen by the system (port 0).
 //
-//   deno run --allow-net=127.0.0.1 bench/echo.ts [--reps N] [--seconds S] [--mib M] [--json]
+//   deno run --allow-net=127.0.0.1 --allow-run=deno --v8-flags=--expose-gc bench/echo.ts \
+//     [--reps N] [--seconds S] [--mib M] [--idle C] [--json]
 //
 // Both systems run the same program, written once with `yield*` on a Loop and
 // once with `await`; each measurement has the server and its clients in this
@@ -22,15 +23,26 @@
 //   the time until the last client has finished its last one. Afterwards each
 //   client half-closes and checks that the echo sends nothing more (end of
 //   stream), outside the clock.
-// - Streaming MiB/s: one client connection, two tasks on it. The writer sends
-//   M MiB in 64 KiB chunks (`sendAll` / write until all is written) and
-//   half-closes; the server echoes everything back; the reader receives
-//   (`recv(65536)` / `conn.read()` into a 64 KiB buffer), counts, and checks a
+// - Streaming MiB/s, twice: with `recv()` and with `recvInto()`. One client
+//   connection, two tasks on it. The writer sends M MiB in 64 KiB chunks
+//   (`sendAll` / write until all is written) and half-closes; the server
+//   echoes everything back (in the `recvInto()` run its echo reads with
+//   `recvInto()` into one 64 KiB buffer and sends from it, as Deno's does); the
+//   reader receives (`recv(65536)`, or `recvInto()` into one reused 64 KiB
+//   buffer / `conn.read()` into a 64 KiB buffer), counts, and checks a
 //   byte pattern every 4,093 bytes and at the end of each piece (chunk n
 //   carries pattern n mod 5, so a lost, repeated or shifted chunk shows),
 //   until end of stream; it must count exactly M MiB. The clock runs from
 //   the first send to the reader's end of stream; the figure is M over that
 //   time: payload MiB/s, each byte crossing loopback twice.
+// - Idle connections, KiB of server RSS per connection (lower is better): a
+//   fresh server process per system (this script with --idle-server) runs the
+//   echo; a client process (--idle-clients) opens C connections (default
+//   10,000) and echoes one byte on each, then leaves them all open. When the
+//   server has echoed C bytes, every connection is parked in `recv()` /
+//   `conn.read()` (Deno's with a 16 KiB buffer, the usual size); after
+//   `gc()` and a settle of 500 ms, the server reports (RSS - RSS before the
+//   first connection) / C. Runs once per repetition per system.
 //
 // Each workload runs --reps times per system (default 3), alternating the
 // order (boucle first, then Deno first, …) after an untimed warm-up of each;
@@ -40,9 +52,12 @@
 //
 // Output: a table; with --json, a last line for bench/run.ts:
 //   {"rows":[{"workload","unit","boucle","deno"}, ...]}
-// Permissions: --allow-net=127.0.0.1 only.
+// Permissions: --allow-net=127.0.0.1; --allow-run=deno for the idle figure's
+// processes (without it that row is skipped, with a note); --v8-flags=--expose-gc
+// is passed on to the idle servers, which need it.
 
-import { type AIOSocket, aiosocket, type Coroutine, gather, Loop } from "../mod.ts";
+import { type Coroutine, gather, Loop } from "../loop.ts";
+import { type AIOSocket, aiosocket } from "../socket.ts";
 
 const HOSTNAME = "127.0.0.1";
 /** Bytes of a round-trip message. */
@@ -63,23 +78,49 @@ interface Options {
   reps: number;
   seconds: number;
   mib: number;
+  idle: number;
+  /** Only the workloads whose name includes it ("" : all). */
+  only: string;
+  /** Only this system (for profiling one with --cpu-prof); ratios need both. */
+  system: System | "";
   json: boolean;
 }
 
 function parseOptions(args: string[]): Options {
-  const options: Options = { reps: 3, seconds: 1.5, mib: 256, json: false };
-  const usage = "use --reps N, --seconds S, --mib M, --json";
+  const options: Options = {
+    reps: 3,
+    seconds: 1.5,
+    mib: 256,
+    idle: 10_000,
+    only: "",
+    system: "",
+    json: false,
+  };
+  const usage =
+    "use --reps N, --seconds S, --mib M, --idle C, --only TEXT, --system boucle|deno, --json";
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     if (arg === "--json") {
       options.json = true;
       continue;
     }
-    const m = /^--(reps|seconds|mib)(?:=(.*))?$/.exec(arg);
+    if (arg === "--only") {
+      options.only = args[++i] ?? "";
+      continue;
+    }
+    if (arg === "--system") {
+      const system = args[++i];
+      if (system !== "boucle" && system !== "deno") {
+        throw new RangeError(`bench/echo.ts: --system must be boucle or deno, received ${system}`);
+      }
+      options.system = system;
+      continue;
+    }
+    const m = /^--(reps|seconds|mib|idle)(?:=(.*))?$/.exec(arg);
     if (m === null) throw new TypeError(`bench/echo.ts: unknown argument ${arg}; ${usage}`);
     const text = m[2] ?? args[++i];
     const value = Number(text);
-    const name = m[1] as "reps" | "seconds" | "mib";
+    const name = m[1] as "reps" | "seconds" | "mib" | "idle";
     const ok = name === "seconds"
       ? Number.isFinite(value) && value > 0
       : Number.isInteger(value) && value >= 1;
@@ -169,12 +210,17 @@ function* boucleAccept(server: AIOSocket<"tcp">, n: number): Coroutine<AIOSocket
   return conns;
 }
 
-function* boucleEcho(conn: AIOSocket<"tcp">): Coroutine<void> {
+function* boucleEcho(conn: AIOSocket<"tcp">, into = false): Coroutine<void> {
   using _conn = conn;
-  for (;;) {
-    const bytes = yield* conn.recv(CHUNK);
-    if (bytes.length === 0) break;
-    yield* conn.sendAll(bytes);
+  if (into) {
+    const buffer = new Uint8Array(CHUNK);
+    for (let n; (n = yield* conn.recvInto(buffer)) > 0;) yield* conn.sendAll(buffer.subarray(0, n));
+  } else {
+    for (;;) {
+      const bytes = yield* conn.recv(CHUNK);
+      if (bytes.length === 0) break;
+      yield* conn.sendAll(bytes);
+    }
   }
   yield* conn.shutdown();
 }
@@ -183,6 +229,7 @@ function* boucleEcho(conn: AIOSocket<"tcp">): Coroutine<void> {
 function* boucleSession<T>(
   clients: number,
   body: (socks: AIOSocket<"tcp">[]) => Coroutine<T>,
+  into = false,
 ): Coroutine<T> {
   using server = aiosocket();
   yield* server.bind({ hostname: HOSTNAME, port: 0 });
@@ -195,7 +242,7 @@ function* boucleSession<T>(
       gather(...socks.map((sock) => sock.connect(addr))),
     );
     const loop = Loop.current;
-    const echoes = conns.map((conn) => loop.addTask(boucleEcho(conn)));
+    const echoes = conns.map((conn) => loop.addTask(boucleEcho(conn, into)));
     const result = yield* body(socks);
     yield* gather(...echoes);
     return result;
@@ -253,14 +300,27 @@ function* boucleReader(sock: AIOSocket<"tcp">): Coroutine<number> {
   }
 }
 
-function boucleStream(total: number): Coroutine<Figure> {
+function* boucleReaderInto(sock: AIOSocket<"tcp">): Coroutine<number> {
+  const buffer = new Uint8Array(CHUNK);
+  let got = 0;
+  for (let n; (n = yield* sock.recvInto(buffer)) > 0;) {
+    checkPiece(buffer, n, got);
+    got += n;
+  }
+  return got;
+}
+
+function boucleStream(total: number, into: boolean): Coroutine<Figure> {
   return boucleSession(1, function* ([sock]) {
     const start = performance.now();
-    const [, got] = yield* gather(boucleWriter(sock!, total), boucleReader(sock!));
+    const [, got] = yield* gather(
+      boucleWriter(sock!, total),
+      into ? boucleReaderInto(sock!) : boucleReader(sock!),
+    );
     const seconds = (performance.now() - start) / 1e3;
     if (got !== total) throw new Error(`echo: streamed ${total} bytes, received ${got}`);
     return { amount: total / MIB, seconds };
-  });
+  }, into);
 }
 
 // plain async Deno -------------------------------------------------------------------
@@ -394,6 +454,8 @@ interface Workload {
   unit: string;
   /** The expected duration of one measurement, for the hang guard. */
   ms: number;
+  /** The least boucle / Deno ratio the issue asks for. */
+  target?: number;
   boucle: () => Coroutine<Figure>;
   deno: () => Promise<Figure>;
 }
@@ -413,13 +475,16 @@ function workloads(options: Options): Workload[] {
   return [
     roundTrips(1),
     roundTrips(100),
-    {
-      name: `streaming ${options.mib} MiB in ${CHUNK / 1024} KiB chunks`,
+    ...[false, true].map((into) => ({
+      name: `streaming ${options.mib} MiB in ${CHUNK / 1024} KiB chunks, ${
+        into ? "recvInto()" : "recv()"
+      }`,
       unit: "MiB/s",
       ms: streamMs,
-      boucle: () => boucleStream(total),
+      target: into ? 0.9 : 0.75,
+      boucle: () => boucleStream(total, into),
       deno: () => denoStream(total),
-    },
+    })),
   ];
 }
 
@@ -459,26 +524,199 @@ interface Result {
   unit: string;
   boucle: number[];
   deno: number[];
+  /** The issue's bound on boucle / Deno: at least it, or at most it when lower is better. */
+  target?: number;
+  lowerIsBetter?: boolean;
 }
 
 async function run(options: Options): Promise<Result[]> {
-  const all = workloads(options);
+  const all = workloads(options).filter((w) => w.name.includes(options.only));
   // Warm-up, untimed: each system once, on a short version of each workload.
-  const warm = workloads({ ...options, seconds: Math.min(options.seconds, 0.2), mib: 8 });
+  const warm = workloads({ ...options, seconds: Math.min(options.seconds, 0.2), mib: 8 })
+    .filter((w) => w.name.includes(options.only));
+  const systems = (list: System[]) =>
+    list.filter((s) => options.system === "" || s === options.system);
   for (const workload of warm) {
-    await measure(workload, "boucle");
-    await measure(workload, "deno");
+    for (const system of systems(["boucle", "deno"])) await measure(workload, system);
   }
   const results: Result[] = [];
   for (const workload of all) {
-    const result: Result = { workload: workload.name, unit: workload.unit, boucle: [], deno: [] };
+    const result: Result = {
+      workload: workload.name,
+      unit: workload.unit,
+      boucle: [],
+      deno: [],
+      target: workload.target ?? 0.9,
+    };
     for (let rep = 0; rep < options.reps; rep++) {
       const order: System[] = rep % 2 === 0 ? ["boucle", "deno"] : ["deno", "boucle"];
-      for (const system of order) result[system].push(await measure(workload, system));
+      for (const system of systems(order)) result[system].push(await measure(workload, system));
     }
     results.push(result);
   }
+  const canRun = Deno.permissions.querySync({ name: "run", command: "deno" }).state === "granted";
+  const idleName = `idle connections: ${options.idle.toLocaleString("en-US")} parked in recv()`;
+  if (!idleName.includes(options.only)) {
+    // not asked for
+  } else if (canRun) {
+    const result: Result = {
+      workload: idleName,
+      unit: "KiB RSS per connection",
+      boucle: [],
+      deno: [],
+      target: 1,
+      lowerIsBetter: true,
+    };
+    for (let rep = 0; rep < options.reps; rep++) {
+      const order: System[] = rep % 2 === 0 ? ["boucle", "deno"] : ["deno", "boucle"];
+      for (const system of systems(order)) {
+        result[system].push(await measureIdle(system, options.idle));
+      }
+    }
+    results.push(result);
+  } else {
+    console.error("echo: no --allow-run=deno: the idle-connections figure is skipped");
+  }
   return results;
+}
+
+// Idle connections ----------------------------------------------------------------
+
+/** Runs one idle server process and its client process; returns KiB per connection. */
+async function measureIdle(system: System, connections: number): Promise<number> {
+  const deno = (args: string[], stdin: "piped" | "null") =>
+    new Deno.Command("deno", {
+      args: ["run", "--quiet", "--allow-net=127.0.0.1", ...args],
+      stdin,
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+  const script = new URL(import.meta.url).pathname;
+  const server = deno([
+    "--v8-flags=--expose-gc",
+    script,
+    "--idle-server",
+    system,
+    String(connections),
+  ], "null");
+  const lines = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  const nextLine = async (): Promise<string> => {
+    for (;;) {
+      const at = text.indexOf("\n");
+      if (at >= 0) {
+        const line = text.slice(0, at);
+        text = text.slice(at + 1);
+        return line;
+      }
+      const { value, done } = await lines.read();
+      if (done) throw new Error(`echo: the idle ${system} server ended early`);
+      text += value;
+    }
+  };
+  const port = Number((await nextLine()).replace("port ", ""));
+  const clients = deno([script, "--idle-clients", String(port), String(connections)], "piped");
+  try {
+    const { kib } = JSON.parse(await nextLine()) as { kib: number };
+    return kib;
+  } finally {
+    await clients.stdin.close(); // the clients close their connections and exit
+    await clients.status;
+    await lines.cancel();
+    await server.status;
+  }
+}
+
+/** The server side of the idle figure: echoes, then reports RSS per connection once all are idle. */
+async function idleServer(system: System, connections: number): Promise<void> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) throw new Error("echo: --idle-server needs --v8-flags=--expose-gc");
+  let echoed = 0;
+  let allIdle!: () => void;
+  const idle = new Promise<void>((resolve) => allIdle = resolve);
+  const counted = () => {
+    if (++echoed === connections) allIdle();
+  };
+  const listening = (port: number) => console.log(`port ${port}`);
+  gc();
+  const before = Deno.memoryUsage().rss;
+  let done: Promise<unknown>;
+  if (system === "deno") {
+    const listener = Deno.listen({ hostname: HOSTNAME, port: 0 });
+    listening((listener.addr as Deno.NetAddr).port);
+    const echo = async (conn: Deno.Conn) => {
+      try {
+        const buffer = new Uint8Array(16384);
+        for (let first = true;; first = false) {
+          const n = await conn.read(buffer);
+          if (n === null) break;
+          await writeAll(conn, buffer.subarray(0, n));
+          if (first) counted();
+        }
+      } catch {
+        // a client that went away
+      } finally {
+        conn.close();
+      }
+    };
+    done = (async () => {
+      const echoes: Promise<void>[] = [];
+      for (let i = 0; i < connections; i++) echoes.push(echo(await listener.accept()));
+      listener.close();
+      await Promise.all(echoes);
+    })();
+  } else {
+    const loop = new Loop();
+    done = loop.runTask(function* () {
+      const echoes = [];
+      {
+        using server = aiosocket();
+        yield* server.bind({ hostname: HOSTNAME, port: 0 });
+        yield* server.listen();
+        listening(server.localAddr.port);
+        for (let i = 0; i < connections; i++) {
+          const conn = yield* server.accept();
+          echoes.push(loop.addTask(function* () {
+            using _conn = conn;
+            try {
+              for (let first = true;; first = false) {
+                const bytes = yield* conn.recv(CHUNK);
+                if (bytes.length === 0) break;
+                yield* conn.sendAll(bytes);
+                if (first) counted();
+              }
+            } catch {
+              // a client that went away
+            }
+          }()));
+        }
+      }
+      yield* gather(...echoes);
+    }());
+  }
+  await idle;
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  gc();
+  const after = Deno.memoryUsage().rss;
+  console.log(JSON.stringify({ kib: (after - before) / connections / 1024 }));
+  await done;
+}
+
+/** The client side of the idle figure: opens the connections, echoes a byte on each, holds them. */
+async function idleClients(port: number, connections: number): Promise<void> {
+  const conns: Deno.Conn[] = [];
+  const one = async () => {
+    const conn = await Deno.connect({ hostname: HOSTNAME, port });
+    conns.push(conn);
+    await writeAll(conn, new Uint8Array([42]));
+    const n = await conn.read(new Uint8Array(1));
+    if (n !== 1) throw new Error("echo: an idle client got no echo");
+  };
+  for (let i = 0; i < connections; i += 100) {
+    await Promise.all(Array.from({ length: Math.min(100, connections - i) }, one));
+  }
+  await Deno.stdin.readable.pipeTo(new WritableStream()); // until the parent closes stdin
+  for (const conn of conns) conn.close();
 }
 
 function format(value: number): string {
@@ -486,15 +724,18 @@ function format(value: number): string {
 }
 
 function table(results: Result[], options: Options): string {
-  const header = ["workload", "boucle", "plain Deno", "boucle / Deno"];
+  const header = ["workload", "boucle", "plain Deno", "boucle / Deno", "issue 10 asks"];
   const body = results.map((r) => {
     const b = median(r.boucle);
     const d = median(r.deno);
+    const ratio = b / d;
+    const ok = r.lowerIsBetter ? ratio <= r.target! : ratio >= r.target!;
     return [
       r.workload,
       `${format(b)} ${r.unit}`,
       `${format(d)} ${r.unit}`,
-      `${(b / d).toFixed(2)} ×`,
+      `${ratio.toFixed(2)} ×`,
+      `${r.lowerIsBetter ? "<=" : ">="} ${r.target!.toFixed(2)} × ${ok ? "(met)" : "(NOT met)"}`,
     ];
   });
   const widths = header.map((h, c) => Math.max(h.length, ...body.map((row) => row[c]!.length)));
@@ -525,7 +766,11 @@ function table(results: Result[], options: Options): string {
   ].join("\n");
 }
 
-if (import.meta.main) {
+if (import.meta.main && Deno.args[0] === "--idle-server") {
+  await idleServer(Deno.args[1] as System, Number(Deno.args[2]));
+} else if (import.meta.main && Deno.args[0] === "--idle-clients") {
+  await idleClients(Number(Deno.args[1]), Number(Deno.args[2]));
+} else if (import.meta.main) {
   const options = parseOptions(Deno.args);
   const results = await run(options);
   console.log(table(results, options));
@@ -535,6 +780,8 @@ if (import.meta.main) {
       unit: r.unit,
       boucle: median(r.boucle),
       deno: median(r.deno),
+      target: r.target,
+      ...(r.lowerIsBetter ? { lowerIsBetter: true } : {}),
     }));
     console.log(JSON.stringify({ rows }));
   }
