@@ -29,6 +29,7 @@ import {
   type Task,
 } from "../loop.ts";
 import { Event, Lock, Queue, Semaphore, Waiter } from "../sync.ts";
+import { loopTest } from "../testing.ts";
 
 /** A coroutine that sleeps `ms`, logs `name` with the time, and returns `value`. */
 function* after<T>(log: string[], ms: number, name: string, value: T): Coroutine<T> {
@@ -194,19 +195,18 @@ Deno.test("Task.result() throws the task's own error", async () => {
   assertStrictEquals(assertThrows(() => task.result()), boom);
 });
 
-Deno.test("yield* task joins the task and returns its value", async () => {
-  const log: string[] = [];
-  const loop = new Loop({ virtualTime: true });
-  const child = loop.addTask(after(log, 30, "child", "value"));
-  const result = await loop.runTask(function* () {
+Deno.test(
+  "yield* task joins the task and returns its value",
+  loopTest(function* (loop) {
+    const log: string[] = [];
+    const child = loop.addTask(after(log, 30, "child", "value"));
     log.push("joining");
     const value = yield* child;
     log.push(`joined ${value} ${Loop.current.time()}`);
-    return yield* child; // a done task: returns at once
-  }());
-  assertEquals(result, "value");
-  assertEquals(log, ["joining", "child 30", "joined value 30"]);
-});
+    assertEquals(yield* child, "value"); // a done task: returns at once
+    assertEquals(log, ["joining", "child 30", "joined value 30"]);
+  }),
+);
 
 Deno.test("yield* task throws the task's error to every joiner", async () => {
   const loop = new Loop({ virtualTime: true });
@@ -527,19 +527,18 @@ Deno.test("virtual time starts at 0 and jumps straight to the next timer", async
   assertLess(performance.now() - wallStart, 1000);
 });
 
-Deno.test("virtual time does not follow the wall clock while tasks run", async () => {
-  const loop = new Loop({ virtualTime: true });
-  const times = await loop.runTask(function* () {
+Deno.test(
+  "virtual time does not follow the wall clock while tasks run",
+  loopTest(function* (loop) {
     const wallStart = performance.now();
     const times = [loop.time()];
     while (performance.now() - wallStart < 20) yield* interrupt(); // busy on purpose
     times.push(loop.time());
     yield* sleep(5);
     times.push(loop.time());
-    return times;
-  }());
-  assertEquals(times, [0, 0, 5]);
-});
+    assertEquals(times, [0, 0, 5]);
+  }),
+);
 
 Deno.test("virtual time never jumps while a promise is pending", async () => {
   const loop = new Loop({ virtualTime: true });
@@ -658,28 +657,26 @@ Deno.test("sleepUntil() a time in the past yields once and never moves the clock
   assertEquals(loop.time(), 100);
 });
 
-Deno.test("sleepUntil() a time in the past never moves the clock back when alone", async () => {
-  const loop = new Loop({ virtualTime: true });
-  const times = await loop.runTask(function* () {
+Deno.test(
+  "sleepUntil() a time in the past never moves the clock back when alone",
+  loopTest(function* (loop) {
     yield* sleep(100);
     yield* sleepUntil(50);
-    const first = loop.time();
+    assertEquals(loop.time(), 100);
     yield* sleepUntil(-5);
-    return [first, loop.time()];
-  }());
-  assertEquals(times, [100, 100]);
-  assertEquals(loop.time(), 100);
-});
+    assertEquals(loop.time(), 100);
+  }),
+);
 
-Deno.test("sleepUntil() parks until the clock reaches the time", async () => {
-  const loop = new Loop({ virtualTime: true });
-  await loop.runTask(function* () {
+Deno.test(
+  "sleepUntil() parks until the clock reaches the time",
+  loopTest(function* (loop) {
     yield* sleepUntil(250);
     assertEquals(loop.time(), 250);
     yield* sleepUntil(250.5);
     assertEquals(loop.time(), 250.5);
-  }());
-});
+  }),
+);
 
 Deno.test("sleep(0) parks on a timer due at once: the tasks already ready run before it", async () => {
   const loop = new Loop({ virtualTime: true });
@@ -1362,11 +1359,11 @@ Deno.test("a deadlock is reported together with the errors nobody observed", asy
 // ---------------------------------------------------------------------------
 // gather
 
-Deno.test("gather() returns the results in argument order, typed as a tuple", async () => {
-  const loop = new Loop({ virtualTime: true });
-  const log: string[] = [];
-  const task = loop.addTask(after(log, 5, "task", true));
-  const results = await loop.runTask(function* () {
+Deno.test(
+  "gather() returns the results in argument order, typed as a tuple",
+  loopTest(function* (loop) {
+    const log: string[] = [];
+    const task = loop.addTask(after(log, 5, "task", true));
     const results = yield* gather(
       after(log, 30, "number", 1),
       after(log, 10, "string", "two"),
@@ -1374,12 +1371,11 @@ Deno.test("gather() returns the results in argument order, typed as a tuple", as
       new Waiter(0),
     );
     assertType<IsExact<typeof results, [number, string, boolean, void]>>(true);
-    return results;
-  }());
-  assertEquals(results, [1, "two", true, undefined]);
-  assertEquals(log, ["task 5", "string 10", "number 30"]);
-  assertEquals(loop.time(), 30);
-});
+    assertEquals(results, [1, "two", true, undefined]);
+    assertEquals(log, ["task 5", "string 10", "number 30"]);
+    assertEquals(loop.time(), 30);
+  }),
+);
 
 Deno.test("gather() of nothing returns an empty array", async () => {
   const results = await new Loop().runTask(gather());
