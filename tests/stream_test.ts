@@ -22,7 +22,7 @@ import {
   sleep,
   type Task,
 } from "../loop.ts";
-import { Queue } from "../sync.ts";
+import { Event, Queue } from "../sync.ts";
 import {
   type ByteSink,
   type ByteSource,
@@ -883,6 +883,8 @@ Deno.test("forEach() cancelled while next() is pending calls return() and consum
   const log: string[] = [];
   let release!: () => void;
   const gate = new Promise<void>((resolve) => release = resolve);
+  let closed!: () => void;
+  const generatorClosed = new Promise<void>((resolve) => closed = resolve);
   async function* slow(): AsyncGenerator<number> {
     try {
       yield 1;
@@ -891,21 +893,24 @@ Deno.test("forEach() cancelled while next() is pending calls return() and consum
       yield 2;
     } finally {
       log.push("generator closed");
+      closed();
     }
   }
-  const loop = new Loop(); // a pending promise holds virtual time: use the real clock
+  const started = new Event();
+  const loop = new Loop({ virtualTime: true });
   const task = loop.addTask(forEach(slow(), (n) => {
     log.push(`body ${n}`);
+    started.set();
   }));
   loop.addTask(function* () {
-    yield* sleep(5);
+    yield* started.wait(); // the forEach task is parked in next() by now
     task.cancel();
   }());
   await loop.run();
   assert(task.cancelled);
   log.push("loop done");
   release();
-  await new Promise((resolve) => setTimeout(resolve, 0));
+  await generatorClosed;
   // return() ran behind the pending next(): item 2 went nowhere.
   assertEquals(log, ["body 1", "loop done", "gate opened", "generator closed"]);
 });
@@ -945,12 +950,14 @@ Deno.test("forEach() cancelled while a ReadableStream read is pending cancels th
       log.push(`cancelled: ${reason.name}`);
     },
   });
-  const loop = new Loop();
+  const started = new Event();
+  const loop = new Loop({ virtualTime: true });
   const task = loop.addTask(forEach(stream, (s) => {
     log.push(`body ${s}`);
+    started.set();
   }));
   loop.addTask(function* () {
-    yield* sleep(5);
+    yield* started.wait(); // the forEach task is parked in read() by now
     task.cancel();
   }());
   await loop.run();
