@@ -761,11 +761,6 @@ export class Kernel {
     return this.#idle ??= new WaitQueue(() => "waitAllTasksBlocked()");
   }
 
-  /** The loop clock as last read: exact under virtual time, a recent read in real time. */
-  get lastNow(): number {
-    return this.virtual ? this.#clock : this.#lastRead;
-  }
-
   #notifyHost(): void {
     const wakeHost = this.#wakeHost;
     if (wakeHost === null) return;

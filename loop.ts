@@ -373,7 +373,7 @@ export class Loop {
    */
   dump(): string {
     const kernel = this.#kernel;
-    const now = kernel.lastNow;
+    const now = kernel.now();
     const rows = [["task", "state", "waits on", "group", "waited (ms)"]];
     for (const fiber of kernel.live()) {
       const waits = waitingOn(fiber);

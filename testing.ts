@@ -761,15 +761,17 @@ async function runLoopTest(
     function* (): Coroutine<void> {
       let returned = false;
       try {
-        const it = body(loop);
-        yield* (Symbol.iterator in it ? it : { [Symbol.iterator]: () => it });
+        yield* awaitableOf(body(loop));
         returned = true;
       } finally {
         // Tasks left behind: a leak if the body returned; after a failure, just stopped.
         const leaked = loop.tasks().filter((task) => task !== main);
         if (returned && leaked.length > 0) {
+          const names = leaked.map((task) =>
+            `"${task.name}" waits on ${task.waitingOn ?? "nothing"}`
+          );
           leak = `loopTest(): ${leaked.length} task(s) still alive when the body returned ` +
-            `(leaked; now cancelled):\n${loop.dump()}`;
+            `(leaked, now cancelled): ${names.join(", ")}\n${loop.dump()}`;
         }
         for (const task of leaked) task.cancel("loopTest(): the test body ended");
       }
@@ -798,6 +800,23 @@ async function runLoopTest(
   }
   await running; // the body's error, a deadlock, or an error no task observed
   if (leak !== null) throw new Error(leak);
+}
+
+/** What `yield*` drives for the value a test body returned; a clear error for anything else. */
+function awaitableOf(value: unknown): Awaitable<unknown> {
+  if (typeof value === "object" && value !== null) {
+    if (typeof (value as Awaitable<unknown>)[Symbol.iterator] === "function") {
+      return value as Awaitable<unknown>;
+    }
+    if (typeof (value as Iterator<unknown>).next === "function") {
+      return { [Symbol.iterator]: () => value as Iterator<unknown> };
+    }
+  }
+  throw new TypeError(
+    `loopTest(body, options): 'body' must return a generator or an Awaitable, received ${
+      show(value)
+    }`,
+  );
 }
 
 /**

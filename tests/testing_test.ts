@@ -225,6 +225,20 @@ Deno.test("loopTest() on the real clock times out a stuck wait too", async () =>
   );
   const [, body] = dumpRows(error.message);
   assertEquals(body!.slice(0, 4), ["loopTest body", "parked", "fromPromise()", "-"]);
+  assert(Number(body![4]) >= 30, `waited ${body![4]} ms, parked for at least 40`);
+});
+
+Deno.test("loopTest() rejects a body that returns neither a generator nor an Awaitable", async () => {
+  await assertRejects(
+    loopTest((async () => {}) as never),
+    TypeError,
+    "loopTest(body, options): 'body' must return a generator or an Awaitable, received an object (Promise)",
+  );
+  await assertRejects(
+    loopTest((() => 5) as never),
+    TypeError,
+    "'body' must return a generator or an Awaitable, received 5",
+  );
 });
 
 Deno.test("loopTest() fails when tasks outlive the body, naming them, and cancels them", async () => {
@@ -241,7 +255,7 @@ Deno.test("loopTest() fails when tasks outlive the body, naming them, and cancel
   );
   assertEquals(
     error.message.split("\n")[0],
-    "loopTest(): 1 task(s) still alive when the body returned (leaked; now cancelled):",
+    'loopTest(): 1 task(s) still alive when the body returned (leaked, now cancelled): "poller" waits on sleep()',
   );
   assertEquals(dumpRows(error.message), [
     HEADER,
