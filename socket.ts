@@ -25,36 +25,42 @@
  *
  * Memory, and why reads go into the socket's buffer. A read goes into a buffer
  * the socket owns; reading into the caller's memory (for `recvInto()`) would
- * let a read that outlives a cancelled call write into it later. The buffer
- * starts at 4 KiB, doubles while reads fill it (up to 64 KiB) and shrinks to a
- * quarter when a read brings less than a quarter, so a parked idle connection
- * holds 4 KiB (raw Deno's parked `conn.read(new Uint8Array(16384))`: 16 KiB).
- * `recv()` hands out the buffer itself when the result is nearly all of it
- * (at most 4 KiB, and at most the result's own size, left over; the next read
- * gets a new buffer) and otherwise a copy, so a result never keeps more than
- * 4 KiB of other memory alive. `recvInto()` copies out of the buffer. Measured
- * on this project's machine: Deno allocates slowly (a fresh 64 KiB array costs
- * ~23 µs, a 64 KiB copy 2-40 µs depending on what the cache holds), so the
- * buffer is reused whenever nothing handed out points into it.
+ * let a read that outlives a cancelled call write into it later. Reads want
+ * 4 KiB at first, twice as much after a read that filled its room (up to
+ * 64 KiB), a quarter as much after one that brought less than a quarter; a
+ * parked idle connection holds a 4 KiB buffer (raw Deno's usual parked
+ * `conn.read(new Uint8Array(16384))`: 16 KiB). `recv()` hands out a view of
+ * the buffer when the buffer is at most 4 KiB larger than the result (so a
+ * small buffer is an arena: one-byte results share a 4 KiB one, each read
+ * going after the bytes handed out) and a copy otherwise, so a result never
+ * keeps more than 4 KiB of other memory alive. `recvInto()` copies out, and
+ * a buffer nothing was handed out of is reused from its start. Measured on
+ * this project's machine: a fresh 64 KiB array costs ~23 µs (its pages are
+ * new), a 64 KiB copy 2-40 µs depending on what the cache holds, so buffers
+ * are reused wherever nothing handed out points into them.
  *
  * Send safety. Deno's `conn.write()` reads the caller's memory until it
  * settles: a write still in flight when `send()` ends (a cancellation) would
  * send whatever the caller puts there afterwards. Deno runs a write at once
  * when the host can take bytes (the bytes are gone before `write()` returns)
  * and holds it otherwise. So:
- * - a write of at most 16 KiB, and every write while the connection is
+ * - a write of at most 64 KiB, and every write while the connection is
  *   congested (the last write took fewer bytes than given), is copied into a
- *   socket-owned buffer first (at most 64 KiB per write); a cancelled call
- *   leaves that write running from the socket's memory, and the next write
- *   waits for it, so the peer gets a prefix of the bytes, then what is sent
- *   next;
+ *   socket-owned buffer first (64 KiB at most per write); a cancelled call
+ *   leaves that write running from the socket's memory, the next write waits
+ *   for it, and the peer gets a prefix of the bytes, then what is sent next.
+ *   Measured in bench/echo.ts's stream and a paired A/B run: copying 64 KiB
+ *   writes was within the noise (copy / no copy 1.00-1.03), so the common
+ *   sizes take the safe path;
  * - a larger write on an uncongested connection goes straight from the
- *   caller's memory (copying 64 KiB cost up to 40 µs per write, half the
- *   streaming speed). If the call ends while that write is in flight, it first
- *   learns whether Deno ran the write at once (a check three microtasks after
- *   the write: a write Deno ran at once has settled by then, one it holds
- *   cannot have); if Deno still holds the caller's bytes, the socket is closed,
- *   which is the only way to make Deno let go of them, and later uses say so.
+ *   caller's memory, in one host write (copying it would cut it into 64 KiB
+ *   writes: 0.93 in the same A/B at 1 MiB). If the call ends while that write
+ *   is in flight, it first learns whether Deno ran the write at once (a check
+ *   three microtasks after the write: a write Deno ran at once has settled by
+ *   then, one it holds cannot have); if Deno still holds the caller's bytes,
+ *   the socket is closed, the only way to make Deno let go of them, and later
+ *   uses say so. That takes a large write into a send buffer that the write
+ *   before it filled exactly: rare, since a write that fills it is short.
  *
  * Hostile peers. `accept()` skips a connection that failed before it was
  * taken (`NotConnected`, `ConnectionAborted`, `ConnectionReset`) and takes the
@@ -225,9 +231,10 @@ const STATES: Record<State, string> = {
 const MIN_READ = 4 * 1024;
 const MAX_READ = 64 * 1024;
 const SLACK = 4 * 1024;
-/** Writes up to this size are always copied; congested writes copy this much at most. */
-const COPY_MAX = 16 * 1024;
-const OWNED_MAX = 64 * 1024;
+/** A read into less room than this goes into a new buffer instead. */
+const MIN_ROOM = 1024;
+/** Writes up to this size are always copied, and congested ones this much at a time. */
+const COPY_MAX = 64 * 1024;
 /** accept()'s back-off when out of file descriptors, in ms. */
 const BACKOFF_MIN = 1;
 const BACKOFF_MAX = 100;
@@ -338,11 +345,15 @@ export class AIOSocket<T extends Transport = Transport> implements Disposable {
   #tls: boolean;
   #shut = false;
   // Read side: one read (or accept) in flight, and what it brought: the bytes
-  // #rbuf[#start, #end). Reads go into #rbuf from its start, #readSize bytes.
+  // #rbuf[#start, #end). A read goes into #rbuf at #readAt, #readLength bytes
+  // (see #startRead); #shared: recv() handed out views of #rbuf.
   #reading = false;
   #receiving = false;
   #rbuf: Uint8Array | null = null;
+  #shared = false;
   #readSize = MIN_READ;
+  #readAt = 0;
+  #readLength = 0;
   #start = 0;
   #end = 0;
   #eof = false;
@@ -569,9 +580,10 @@ export class AIOSocket<T extends Transport = Transport> implements Disposable {
    * bytes wait on the peer's side as a plain end of stream: then no error.
    *
    * The bytes are the caller's: the socket never writes them again. They are
-   * the socket's read buffer itself when they fill nearly all of it, else a
-   * copy, so keeping them keeps at most 4 KiB of other memory alive (their
-   * `.buffer` may be up to that much larger than they are).
+   * a view of the socket's read buffer when that is at most 4 KiB larger than
+   * they are, else a copy, so keeping them keeps at most 4 KiB of other memory
+   * alive (their `.buffer` may hold up to that much more, such as other bytes
+   * of this connection); `slice()` them for an `ArrayBuffer` of their own.
    *
    * @param bufsize The most bytes to return: an integer >= 1.
    * @returns A coroutine that returns a new `Uint8Array` the caller owns.
@@ -613,9 +625,8 @@ export class AIOSocket<T extends Transport = Transport> implements Disposable {
       const buf = this.#rbuf!;
       const end = Math.min(this.#end, start + bufsize);
       this.#start = end;
-      const n = end - start, spare = buf.length - n;
-      if (end === this.#end && spare <= SLACK && spare <= n) {
-        this.#rbuf = null; // handed out whole: the next read gets a new buffer
+      if (buf.length - (end - start) <= SLACK) { // a view keeps at most SLACK more alive
+        this.#shared = true; // reads never write here again
         return buf.subarray(start, end);
       }
       return buf.slice(start, end);
@@ -704,7 +715,7 @@ export class AIOSocket<T extends Transport = Transport> implements Disposable {
    *
    * Once it has ended, by returning, throwing or being cancelled, the socket
    * never reads `bytes` again, and the peer has received (or will receive) a
-   * prefix of them, then whatever is sent next. A write of at most 16 KiB, or
+   * prefix of them, then whatever is sent next. A write of at most 64 KiB, or
    * any write while the connection is congested, is copied first (at most
    * 64 KiB of it); a larger one goes out of `bytes` itself, and if the call is
    * cancelled while Deno still holds it, the socket closes (see the module's
@@ -746,10 +757,9 @@ export class AIOSocket<T extends Transport = Transport> implements Disposable {
   #write(where: string, bytes: Uint8Array): Coroutine<number> {
     const n = bytes.length;
     if (n > COPY_MAX && !this.#congested) {
-      if (this.#wbuf !== null && this.#wbuf.length > COPY_MAX) this.#wbuf = null; // congestion over
       return this.#writeOp(where, this.#conn!.write(bytes), n, true);
     }
-    const size = n < OWNED_MAX ? n : OWNED_MAX;
+    const size = n < COPY_MAX ? n : COPY_MAX;
     let buf = this.#wbuf;
     if (buf === null || buf.length < size) {
       buf = this.#wbuf = new Uint8Array(Math.max(1024, 2 ** Math.ceil(Math.log2(size))));
@@ -1214,14 +1224,29 @@ export class AIOSocket<T extends Transport = Transport> implements Disposable {
       this.#listener.accept().then(this.#onAccept, this.#onReadFailed);
       return;
     }
-    // Nothing is buffered here: reads start only when all was consumed.
-    const size = this.#readSize;
+    // Nothing is buffered here: reads start only when all was consumed. The
+    // read goes after the last one if views were handed out (they own what
+    // is before), else at the start; into a new buffer when the room left is
+    // under MIN_ROOM, or the buffer is smaller than the read wanted, or
+    // (unshared) four times bigger.
+    const want = this.#readSize;
     let buf = this.#rbuf;
-    if (buf === null || buf.length < size || buf.length > 2 * size) {
-      buf = this.#rbuf = new Uint8Array(size);
+    let at = this.#shared ? this.#end : 0;
+    if (
+      buf === null || buf.length - at < MIN_ROOM || buf.length < want ||
+      (!this.#shared && buf.length > 4 * want)
+    ) {
+      buf = this.#rbuf = new Uint8Array(want);
+      this.#shared = false;
+      at = 0;
     }
-    this.#start = this.#end = 0;
-    this.#conn!.read(buf).then(this.#onRead, this.#onReadFailed);
+    const length = Math.min(want, buf.length - at);
+    this.#readAt = this.#start = this.#end = at;
+    this.#readLength = length;
+    this.#conn!.read(length === buf.length ? buf : buf.subarray(at, at + length)).then(
+      this.#onRead,
+      this.#onReadFailed,
+    );
   }
 
   // The read side's handlers, made once per socket rather than per read.
@@ -1229,9 +1254,9 @@ export class AIOSocket<T extends Transport = Transport> implements Disposable {
     if (n === null) {
       this.#eof = true;
     } else if (this.#rbuf !== null) { // null: closed meanwhile
-      const size = this.#rbuf.length;
-      this.#end = n;
-      if (n === size) this.#readSize = Math.min(MAX_READ, 2 * size); // filled: read more
+      this.#end = this.#readAt + n;
+      const size = this.#readSize;
+      if (n === this.#readLength && n === size) this.#readSize = Math.min(MAX_READ, 2 * size);
       else if (4 * n < size) this.#readSize = Math.max(MIN_READ, size >> 2);
     }
     this.#readSettled();

@@ -11,10 +11,10 @@
 // process (for boucle: all on one new Loop; for Deno: on Deno's own loop).
 //
 // - The server, the same in every workload: it accepts the connections, then
-//   one echo per connection reads up to 64 KiB (`recv(65536)` /
-//   `conn.read()` into a 64 KiB buffer) and writes back all it got
-//   (`sendAll` / `conn.write()` until all is written). At end of stream it
-//   half-closes (`shutdown()` / `closeWrite()`) and closes.
+//   one echo per connection reads up to 64 KiB into one buffer it reuses
+//   (`recvInto()` / `conn.read()`, each into a 64 KiB buffer) and writes back
+//   all it got (`sendAll` / `conn.write()` until all is written). At end of
+//   stream it half-closes (`shutdown()` / `closeWrite()`) and closes.
 // - Round trips/s, 1 client and 100 clients: every client connects before
 //   the clock starts. Then each client, until a deadline S seconds away,
 //   sends a 64-byte message (its bytes depend on the client and the round
@@ -26,10 +26,9 @@
 // - Streaming MiB/s, twice: with `recv()` and with `recvInto()`. One client
 //   connection, two tasks on it. The writer sends M MiB in 64 KiB chunks
 //   (`sendAll` / write until all is written) and half-closes; the server
-//   echoes everything back (in the `recvInto()` run its echo reads with
-//   `recvInto()` into one 64 KiB buffer and sends from it, as Deno's does); the
-//   reader receives (`recv(65536)`, or `recvInto()` into one reused 64 KiB
-//   buffer / `conn.read()` into a 64 KiB buffer), counts, and checks a
+//   echoes everything back; the reader receives (`recv(65536)`, which hands
+//   out new memory each time, or `recvInto()` into one reused 64 KiB buffer /
+//   `conn.read()` into one reused 64 KiB buffer), counts, and checks a
 //   byte pattern every 4,093 bytes and at the end of each piece (chunk n
 //   carries pattern n mod 5, so a lost, repeated or shifted chunk shows),
 //   until end of stream; it must count exactly M MiB. The clock runs from
@@ -210,18 +209,10 @@ function* boucleAccept(server: AIOSocket<"tcp">, n: number): Coroutine<AIOSocket
   return conns;
 }
 
-function* boucleEcho(conn: AIOSocket<"tcp">, into = false): Coroutine<void> {
+function* boucleEcho(conn: AIOSocket<"tcp">): Coroutine<void> {
   using _conn = conn;
-  if (into) {
-    const buffer = new Uint8Array(CHUNK);
-    for (let n; (n = yield* conn.recvInto(buffer)) > 0;) yield* conn.sendAll(buffer.subarray(0, n));
-  } else {
-    for (;;) {
-      const bytes = yield* conn.recv(CHUNK);
-      if (bytes.length === 0) break;
-      yield* conn.sendAll(bytes);
-    }
-  }
+  const buffer = new Uint8Array(CHUNK);
+  for (let n; (n = yield* conn.recvInto(buffer)) > 0;) yield* conn.sendAll(buffer.subarray(0, n));
   yield* conn.shutdown();
 }
 
@@ -229,7 +220,6 @@ function* boucleEcho(conn: AIOSocket<"tcp">, into = false): Coroutine<void> {
 function* boucleSession<T>(
   clients: number,
   body: (socks: AIOSocket<"tcp">[]) => Coroutine<T>,
-  into = false,
 ): Coroutine<T> {
   using server = aiosocket();
   yield* server.bind({ hostname: HOSTNAME, port: 0 });
@@ -242,7 +232,7 @@ function* boucleSession<T>(
       gather(...socks.map((sock) => sock.connect(addr))),
     );
     const loop = Loop.current;
-    const echoes = conns.map((conn) => loop.addTask(boucleEcho(conn, into)));
+    const echoes = conns.map((conn) => loop.addTask(boucleEcho(conn)));
     const result = yield* body(socks);
     yield* gather(...echoes);
     return result;
@@ -320,7 +310,7 @@ function boucleStream(total: number, into: boolean): Coroutine<Figure> {
     const seconds = (performance.now() - start) / 1e3;
     if (got !== total) throw new Error(`echo: streamed ${total} bytes, received ${got}`);
     return { amount: total / MIB, seconds };
-  }, into);
+  });
 }
 
 // plain async Deno -------------------------------------------------------------------

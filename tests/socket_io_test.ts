@@ -293,7 +293,7 @@ Deno.test("a send() cancelled while the connection is congested leaves the socke
 });
 
 Deno.test("a large send() that the host ran at once, then cancelled before it was told, leaves the socket usable", async () => {
-  const payload = pattern(32 * 1024, 2); // above the copy limit: goes out of the caller's bytes
+  const payload = pattern(128 * 1024, 2); // above the copy limit: goes out of the caller's bytes
   await run(function* () {
     using pair = yield* connectedPair();
     const loop = Loop.current;
@@ -314,9 +314,11 @@ Deno.test("a large send() that the host ran at once, then cancelled before it wa
     yield* pair.client.sendAll(bytes("!"));
     yield* pair.client.shutdown();
     const received = yield* recvAllInto(pair.conn);
-    assertEquals(received.length, 32 * 1024 + 1);
-    assertPrefix(received, pattern(32 * 1024, 2), "received");
-    assertEquals(text(received.subarray(32 * 1024)), "!");
+    const prefix = received.length - 1; // what Deno took at once: all, or what fitted
+    assertGreater(prefix, 0);
+    assertLessOrEqual(prefix, 128 * 1024);
+    assertPrefix(received, pattern(128 * 1024, 2).subarray(0, prefix), "received");
+    assertEquals(text(received.subarray(prefix)), "!");
   }());
 });
 
@@ -338,7 +340,7 @@ Deno.test("a large send() cancelled while Deno still holds the caller's bytes cl
         remoteAddr: conn.remoteAddr,
         read: (buffer: Uint8Array) => conn.read(buffer),
         write: (data: Uint8Array) =>
-          data.length > 16 * 1024
+          data.length > 64 * 1024
             ? new Promise<number>((_, reject) => release = reject)
             : conn.write(data),
         closeWrite: () => conn.closeWrite(),
@@ -354,7 +356,7 @@ Deno.test("a large send() cancelled while Deno still holds the caller's bytes cl
       yield* client.connect(server.localAddr);
     }
     using conn = yield* server.accept();
-    const sending = Loop.current.addTask(client.sendAll(new Uint8Array(100_000)));
+    const sending = Loop.current.addTask(client.sendAll(new Uint8Array(200_000)));
     yield* interrupt();
     sending.cancel();
     try {
