@@ -45,8 +45,12 @@
 //
 // Each workload runs --reps times per system (default 3), alternating the
 // order (boucle first, then Deno first, …) after an untimed warm-up of each;
-// the figure is the median of the repetitions and the ratio is boucle's
-// median over Deno's (> 1: boucle is faster). A wrong byte, a short count or
+// each figure is the median of the repetitions, and the table's ratio the
+// median of the paired ratios (boucle / Deno of the same repetition, run back
+// to back under the same load: on a shared machine whose speed moves by 2x
+// between minutes, pairs are steadier than a ratio of medians; > 1: boucle is
+// faster, or for the idle figure uses more). The --json line has the medians.
+// Use --reps 5 for issue 10's medians of five. A wrong byte, a short count or
 // a measurement that overruns its time limit ends the process with an error.
 //
 // Output: a table; with --json, a last line for bench/run.ts:
@@ -714,11 +718,13 @@ function format(value: number): string {
 }
 
 function table(results: Result[], options: Options): string {
-  const header = ["workload", "boucle", "plain Deno", "boucle / Deno", "issue 10 asks"];
+  const header = ["workload", "boucle", "plain Deno", "boucle / Deno (paired)", "issue 10 asks"];
   const body = results.map((r) => {
     const b = median(r.boucle);
     const d = median(r.deno);
-    const ratio = b / d;
+    // The median of the paired ratios: each repetition ran both systems back
+    // to back, so a pair shares the machine's load of the moment.
+    const ratio = median(r.boucle.map((x, i) => x / r.deno[i]!));
     const ok = r.lowerIsBetter ? ratio <= r.target! : ratio >= r.target!;
     return [
       r.workload,
