@@ -4,12 +4,17 @@
  * and talks to it with plain Deno clients on 127.0.0.1: many at once, ones
  * that send a line over the limit, vanish mid-line or never read, and a
  * SIGINT with clients connected. Each client's and the server's reads are
- * bounded in time; a stuck server is killed after 10 s.
+ * bounded in time; a stuck server is killed after 10 s. One more test runs
+ * its `chatRoom()` in process, over memory streams, on virtual time.
  *
  * Needs `--allow-run=deno` and `--allow-net=127.0.0.1` (the test task).
  */
 
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { taskGroup } from "../scope.ts";
+import { StreamReader } from "../stream.ts";
+import { loopTest, memoryStreamPair, waitAllTasksBlocked } from "../testing.ts";
+import { chatRoom } from "../examples/chat.ts";
 import { DENO, ROOT } from "./_deno.ts";
 
 const FLAGS = ["run", "--quiet", "--no-prompt", "--allow-net=127.0.0.1"];
@@ -301,25 +306,36 @@ Deno.test("chat.ts drops a client whose line is over the limit, telling it why, 
 });
 
 Deno.test("chat.ts drops a client that stops reading once its backlog is full, and serves the others", async () => {
-  await using server = await new ChatServer(["--limit", "2048", "--backlog", "65536"]).start();
+  await using server = await new ChatServer(["--limit", "2048", "--backlog", "262144"]).start();
   using flooder = await Client.connect(server.port, "flooder");
   await server.waitFor("flooder joined from ");
+  using reader = await Client.connect(server.port, "reader"); // reads everything
+  await server.waitFor("reader joined from ");
   using sloth = await Client.connect(server.port, "sloth"); // never reads again
   await server.waitFor("sloth joined from ");
-  assertEquals(await flooder.next(), "* sloth joined");
+  assertEquals(await flooder.until("* sloth joined"), ["* reader joined"]);
   let dropped = false;
   const drop = server.waitFor("sloth dropped: too slow").then(() => dropped = true);
-  const batch = encoder.encode(`${"z".repeat(1023)}\n`.repeat(1024)); // 1 MiB of lines
-  for (let i = 0; i < 64 && !dropped; i++) {
-    await flooder.send(batch);
-    await new Promise((resolve) => setTimeout(resolve, 0)); // lets the log be read
+  drop.catch(() => {}); // awaited below, unless an assertion fails first
+  // 64 KiB of lines at a time, each batch read by the reader before the next:
+  // the reader is never far behind, the sloth falls further behind each time.
+  const lines = `${"z".repeat(1023)}\n`.repeat(64);
+  const notices: string[] = [];
+  for (let i = 0; i < 400 && !dropped; i++) {
+    await flooder.send(`${lines}end ${i}\n`);
+    const got = await reader.until(`flooder: end ${i}`);
+    notices.push(...got.filter((line) => line.startsWith("* ")));
+    assertEquals(got.filter((line) => line.startsWith("flooder: z")).length, 64);
   }
   await drop;
   assertEquals(await flooder.next(), "* sloth dropped: too slow");
+  if (notices.length < 2) notices.push((await reader.next())!);
+  assertEquals(notices, ["* sloth joined", "* sloth dropped: too slow"]);
   using bob = await Client.connect(server.port, "bob");
   assertEquals(await flooder.next(), "* bob joined");
   await flooder.send("hello bob\n");
   assertEquals(await bob.next(), "flooder: hello bob");
+  assertEquals(await reader.until("flooder: hello bob"), ["* bob joined"]);
   assertEquals(await server.stop("SIGINT"), 0);
   // The slow client's connection was closed by the server: it reads to its end.
   let bytes = 0;
@@ -358,3 +374,54 @@ Deno.test("chat.ts refuses a bad --limit with status 2", async () => {
     `--limit must be an integer >= 1, received "0"`,
   );
 });
+
+Deno.test(
+  "chatRoom() over memory streams: a line goes to the others, not back to its sender",
+  loopTest(function* () {
+    const log: string[] = [];
+    const room = chatRoom({ limit: 64, backlog: 1 << 20, log: (line) => log.push(line) });
+    const [ada, adaConn] = memoryStreamPair({ maxChunk: 3 });
+    const [bob, bobConn] = memoryStreamPair({ maxChunk: 3 });
+    const heard: string[] = [];
+    yield* taskGroup(function* (group) {
+      for (const [conn, peer] of [[adaConn, "peer a"], [bobConn, "peer b"]] as const) {
+        group.spawn(function* () {
+          try {
+            yield* room.session(conn, peer);
+          } finally {
+            conn.close(); // as serve() does
+          }
+        }());
+      }
+      const adaLines = new StreamReader(ada);
+      const bobLines = new StreamReader(bob);
+      const line = function* (who: string, reader: StreamReader) {
+        heard.push(`${who} <- ${yield* reader.readLine()}`);
+      };
+      yield* line("ada", adaLines);
+      yield* line("bob", bobLines);
+      yield* ada.sendAll(encoder.encode("ada\n"));
+      yield* waitAllTasksBlocked(); // ada has joined
+      yield* bob.sendAll(encoder.encode("bob\r\n"));
+      yield* line("ada", adaLines);
+      yield* ada.sendAll(encoder.encode("hi b"));
+      yield* ada.sendAll(encoder.encode("ob\n"));
+      yield* line("bob", bobLines);
+      yield* ada.shutdown();
+      yield* line("bob", bobLines);
+      yield* bob.shutdown();
+      yield* line("ada", adaLines);
+      yield* line("bob", bobLines);
+    });
+    assertEquals(heard, [
+      "ada <- Welcome! Send your name, then lines of at most 64 bytes.",
+      "bob <- Welcome! Send your name, then lines of at most 64 bytes.",
+      "ada <- * bob joined",
+      "bob <- ada: hi bob",
+      "bob <- * ada left",
+      "ada <- null",
+      "bob <- null",
+    ]);
+    assertEquals(log, ["ada joined from peer a", "bob joined from peer b", "ada left", "bob left"]);
+  }),
+);
