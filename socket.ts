@@ -749,7 +749,9 @@ export class AIOSocket<T extends Transport = Transport> implements Disposable {
   }
 
   *#send(bytes: Uint8Array): Coroutine<number> {
-    yield* this.#writable("send()", true, "connected");
+    if (this.#writing !== null || this.#state !== "connected" || this.#shut) {
+      yield* this.#writable("send()", true, "connected"); // parks, or throws the misuse
+    }
     return bytes.length === 0 ? 0 : yield* this.#write("send()", bytes);
   }
 
@@ -804,7 +806,9 @@ export class AIOSocket<T extends Transport = Transport> implements Disposable {
   *#sendAll(bytes: Uint8Array): Coroutine<void> {
     let sent = 0;
     do {
-      yield* this.#writable("sendAll()", true, "connected");
+      if (this.#writing !== null || this.#state !== "connected" || this.#shut) {
+        yield* this.#writable("sendAll()", true, "connected"); // parks, or throws the misuse
+      }
       if (sent === bytes.length) break; // nothing to send: only checked the state
       sent += yield* this.#write("sendAll()", sent === 0 ? bytes : bytes.subarray(sent));
     } while (sent < bytes.length);
