@@ -183,10 +183,12 @@ Deno.test("property: every failure reaches exactly one of a joiner, onError and 
         strays.length === 0,
         () => `errors that are no failure were reported: ${strays.join("; ")}; ${logOf(out)}`,
       );
+      // A task left alive after a deadlock (see `excused`) may hold an error in flight.
+      const inFlight = out.live.length > 0;
       for (const id of out.thrown) {
         const where = reached.get(id) ?? [];
         check(
-          where.length === 1,
+          where.length === 1 || (inFlight && where.length === 0),
           () =>
             `E${id} reached ${where.length === 0 ? "nothing" : where.join(" and ")}; ${logOf(out)}`,
         );
