@@ -21,7 +21,7 @@ import {
   type Task,
 } from "../loop.ts";
 import { moveOnAfter, shield, type TaskGroup, taskGroup } from "../scope.ts";
-import { Event, Lock, Queue, QueueClosedError, Semaphore, Waiter } from "../sync.ts";
+import { Condition, Event, Lock, Queue, QueueClosedError, Semaphore, Waiter } from "../sync.ts";
 import fc from "npm:fast-check@3";
 
 // ---------------------------------------------------------------------------
@@ -49,6 +49,8 @@ export type Op =
   | { op: "set"; event: number }
   | { op: "clear"; event: number }
   | { op: "wait"; event: number }
+  | { op: "notify" }
+  | { op: "consume" }
   | { op: "countDown"; waiter: number }
   | { op: "waitWaiter"; waiter: number }
   | { op: "forever" }
@@ -105,6 +107,8 @@ function renderOp(op: Op, self: number, count: number): string {
     case "fail":
     case "cancelGroup":
     case "forever":
+    case "notify":
+    case "consume":
       return `${op.op}()`;
     case "sleep":
       return `sleep(${op.ms})`;
@@ -175,7 +179,7 @@ export interface TaskRecord {
   shields: number;
   /** How many cleanups (`finally` blocks that wait) the task is running right now. */
   cleanups: number;
-  /** Its live group children (by name), for telling why a task was left alive. */
+  /** The tasks it awaits as a whole: group children, gather's and deadline's Tasks. */
   children: Set<TaskRecord>;
   outcome: string | null;
   /** The error the task's body threw, if any. */
@@ -275,6 +279,9 @@ class Interpreter {
   readonly loop = new Loop({ virtualTime: true });
   readonly events: Event[] = [];
   readonly locks: Semaphore[];
+  /** A Condition over lock L0, guarding `tokens`: `notify` adds one, `consume` waits for one. */
+  readonly condition: Condition;
+  tokens = 0;
   readonly holders: Set<string>[];
   readonly queues: Queue<number>[];
   readonly waiters: Waiter[];
@@ -294,6 +301,7 @@ class Interpreter {
       cap === 1 ? new Lock({ name: lockName(i) }) : new Semaphore(cap, { name: lockName(i) })
     );
     this.holders = LOCK_CAPS.map(() => new Set());
+    this.condition = new Condition(this.locks[0] as Lock, { name: "c0" });
     this.queues = QUEUE_SIZES.map((size, i) => new Queue<number>(size, { name: `q${i}` }));
     this.nextItem = QUEUE_SIZES.map(() => 0);
     this.waiters = program.waiters.map((n, i) => new Waiter(n, { name: `w${i}` }));
@@ -576,22 +584,46 @@ class Interpreter {
           `lock(${lockName(i)})`,
           function* (this: Interpreter) {
             using _guard = yield* this.locks[i]!.acquire();
-            const holders = this.holders[i]!;
-            const key = `${name}@${this.holdSeq++}`;
-            holders.add(key);
-            if (holders.size > LOCK_CAPS[i]!) {
-              this.outcome.lockViolations.push(
-                `${lockName(i)} held by ${[...holders].join(", ")} at ${loop.time()}`,
-              );
-            }
+            const key = this.hold(i, name);
             this.log(name, `acquired ${lockName(i)}`);
             try {
               yield* this.ops(ctx, op.body);
             } finally {
-              holders.delete(key);
+              this.holders[i]!.delete(key);
             }
           }.bind(this),
         );
+        return;
+      }
+      case "notify": {
+        using _guard = yield* this.condition.acquire();
+        const key = this.hold(0, name);
+        this.tokens++;
+        this.condition.notify();
+        this.log(name, `notify (${this.tokens} tokens)`);
+        this.holders[0]!.delete(key);
+        return;
+      }
+      case "consume": {
+        using _guard = yield* this.condition.acquire();
+        this.log(name, "waits for a token");
+        try {
+          yield* this.condition.waitFor(() => this.tokens > 0);
+        } finally {
+          // waitFor() holds the lock again when it returns or throws (as asyncio's).
+          if (!(this.locks[0] as Lock).locked) {
+            this.outcome.lockViolations.push(
+              `${name}: waitFor() ended without L0 at ${loop.time()}`,
+            );
+          }
+        }
+        const key = this.hold(0, name);
+        if (this.tokens <= 0) {
+          this.outcome.lockViolations.push(`${name}: waitFor() returned with no token`);
+        }
+        this.tokens--;
+        this.log(name, `consumed (${this.tokens} tokens)`);
+        this.holders[0]!.delete(key);
         return;
       }
       case "put": {
@@ -662,6 +694,7 @@ class Interpreter {
     this.log(ctx.record.name, `spawn ${name}`);
     const record = this.task(name, ops, ctx.top, (body) => this.loop.addTask(body, { name }));
     record.handedOver = true;
+    ctx.record.children.add(record); // awaited like a group child
     return record;
   }
 
@@ -701,6 +734,19 @@ class Interpreter {
     // abort made by a task during a slice is seen only if the loop wakes
     // again. Waiting on a promise makes it wake.
     yield* fromPromise(Promise.resolve());
+  }
+
+  /** Records that `task` holds lock `i` now; returns the key to forget it by. */
+  hold(i: number, task: string): string {
+    const holders = this.holders[i]!;
+    const key = `${task}@${this.holdSeq++}`;
+    holders.add(key);
+    if (holders.size > LOCK_CAPS[i]!) {
+      this.outcome.lockViolations.push(
+        `${lockName(i)} held by ${[...holders].join(", ")} at ${this.loop.time()}`,
+      );
+    }
+    return key;
   }
 
   /** Starts the record of a scope. */
@@ -1001,6 +1047,8 @@ export function opsArb(w: Weights = {}): fc.Arbitrary<Op[]> {
             children,
           })),
         },
+        { weight: w4(lock / 2), arbitrary: fc.constant<Op>({ op: "notify" }) },
+        { weight: w4(lock / 2), arbitrary: fc.constant<Op>({ op: "consume" }) },
         { weight: w4(1), arbitrary: body.map((body): Op => ({ op: "shield", body })) },
         {
           weight: w4(cleanup),

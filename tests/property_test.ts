@@ -81,8 +81,8 @@ function deadlockOf(out: Outcome): DeadlockError | undefined {
  * The tasks the loop may leave alive, all after a deadlock (DESIGN: the loop
  * cancels the stuck tasks; if they are stuck again while unwinding, it gives
  * up): a task parked inside a `shield`, which holds the cancellation back for
- * good, or in a `finally` block that waits; a group owner waiting for such a
- * child; and, a known defect (see tests/_pending_property_test.ts), a task
+ * good, or in a `finally` block that waits; a task awaiting such a task as
+ * a whole (a group child, a Task given to gather() or deadline()); and, a known defect (see tests/_pending_property_test.ts), a task
  * that got stuck only after the deadlock's cancellations, which the loop
  * never cancels.
  */
