@@ -519,9 +519,9 @@ class Interpreter {
         return;
       case "gather": {
         const n = ctx.spawned++;
-        // Each child first yields, so that gather() is joining it when it ends: a Task
-        // that fails in its first step is also handed to onError (a known defect, see
-        // tests/_pending_property_test.ts).
+        // Each child first yields, so that gather() is joining it when it ends. A
+        // known defect, reported: under run({ onError }), a Task that fails in its
+        // first step, before gather()'s join parks, goes to onError as well.
         const tasks = op.children.map((ops, i) =>
           this.handOver(ctx, `${name}/G${n}.${i}`, [{ op: "yield" }, ...ops]).task
         );
@@ -730,9 +730,9 @@ class Interpreter {
     yield* sleep(ms);
     this.log("stopper", "stop");
     stop.abort();
-    // Known defect (reported; test in tests/_pending_property_test.ts): an
-    // abort made by a task during a slice is seen only if the loop wakes
-    // again. Waiting on a promise makes it wake.
+    // A known defect, reported: an abort made by a task is seen only when the
+    // loop wakes from the host again, and hangs it if nothing else wakes it.
+    // Waiting on a promise makes it wake.
     yield* fromPromise(Promise.resolve());
   }
 

@@ -82,9 +82,9 @@ function deadlockOf(out: Outcome): DeadlockError | undefined {
  * cancels the stuck tasks; if they are stuck again while unwinding, it gives
  * up): a task parked inside a `shield`, which holds the cancellation back for
  * good, or in a `finally` block that waits; a task awaiting such a task as
- * a whole (a group child, a Task given to gather() or deadline()); and, a known defect (see tests/_pending_property_test.ts), a task
- * that got stuck only after the deadlock's cancellations, which the loop
- * never cancels.
+ * a whole (a group child, a Task given to gather() or deadline()); and, a
+ * known defect, reported, a task that got stuck only after the deadlock's
+ * cancellations, which the loop never cancels.
  */
 function excused(record: TaskRecord, deadlock: DeadlockError): boolean {
   const named = deadlock.tasks.some((task) => task === record.task);
