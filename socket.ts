@@ -45,13 +45,15 @@
  * when the host can take bytes (the bytes are gone before `write()` returns)
  * and holds it otherwise. So:
  * - a write of at most 64 KiB, and every write while the connection is
- *   congested (the last write took fewer bytes than given), is copied into a
+ *   congested (the last write was short, or Deno held it), is copied into a
  *   socket-owned buffer first (64 KiB at most per write); a cancelled call
  *   leaves that write running from the socket's memory, the next write waits
  *   for it, and the peer gets a prefix of the bytes, then what is sent next.
- *   Measured in bench/echo.ts's stream and a paired A/B run: copying 64 KiB
- *   writes was within the noise (copy / no copy 1.00-1.03), so the common
- *   sizes take the safe path;
+ *   Measured by copying 64 KiB writes or not, everything else equal: paired
+ *   in-process A/B runs of a 64 MiB echo stream gave copy / no copy 0.91,
+ *   1.00 and 1.03, and bench/echo.ts's `recvInto()` stream 0.75 × Deno with
+ *   the copies against 0.67 × without, back to back: within this machine's
+ *   noise. So the common sizes take the safe path;
  * - a larger write on an uncongested connection goes straight from the
  *   caller's memory, in one host write (copying it would cut it into 64 KiB
  *   writes: 0.93 in the same A/B at 1 MiB). If the call ends while that write
@@ -59,8 +61,11 @@
  *   three microtasks after the write: a write Deno ran at once has settled by
  *   then, one it holds cannot have); if Deno still holds the caller's bytes,
  *   the socket is closed, the only way to make Deno let go of them, and later
- *   uses say so. That takes a large write into a send buffer that the write
- *   before it filled exactly: rare, since a write that fills it is short.
+ *   uses say so. Congestion ends only with a write Deno ran at once and in
+ *   full (writes under 1 KiB on an uncongested connection skip the check:
+ *   three microtasks cost ~4% of a 64-byte round trip), so that takes a large
+ *   write right after such a write left the send buffer full (Linux lets a
+ *   write overshoot it), then a cancellation while the peer does not read.
  *
  * Hostile peers. `accept()` skips a connection that failed before it was
  * taken (`NotConnected`, `ConnectionAborted`, `ConnectionReset`) and takes the
@@ -210,7 +215,10 @@ interface WriteOutcome {
   size: number;
   /** Whether the write reads the caller's memory. */
   direct: boolean;
-  /** For a direct write: the microtask check has run (see the header). */
+  /**
+   * The microtask check has run (see the header); for a write that settles
+   * after it, that means Deno held it.
+   */
   checked: boolean;
   /** A task waits for that check. */
   awaited: boolean;
@@ -235,6 +243,8 @@ const SLACK = 4 * 1024;
 const MIN_ROOM = 1024;
 /** Writes up to this size are always copied, and congested ones this much at a time. */
 const COPY_MAX = 64 * 1024;
+/** Smaller writes skip the check of whether Deno held them, unless congested. */
+const CHECK_MIN = 1024;
 /** accept()'s back-off when out of file descriptors, in ms. */
 const BACKOFF_MIN = 1;
 const BACKOFF_MAX = 100;
@@ -1306,12 +1316,12 @@ export class AIOSocket<T extends Transport = Transport> implements Disposable {
       value: undefined,
       size,
       direct,
-      checked: !direct,
+      checked: false,
       awaited: false,
     };
     this.#writing = outcome;
     operation.then(this.#onWritten, this.#onWriteFailed);
-    if (direct) {
+    if (direct || size >= CHECK_MIN || this.#congested) {
       // A write Deno ran at once has settled after one microtask; one it holds
       // settles only in a later turn of the host's loop. Three is a margin.
       queueMicrotask(() =>
@@ -1364,7 +1374,11 @@ export class AIOSocket<T extends Transport = Transport> implements Disposable {
     outcome.done = true;
     outcome.failed = failed;
     outcome.value = value;
-    if (outcome.size > 0 && !failed) this.#congested = (value as number) < outcome.size;
+    if (outcome.size > 0 && !failed) {
+      // Congested: the host took fewer bytes than given, or held the write
+      // (its check ran first); only a write it took whole at once clears it.
+      this.#congested = (value as number) < outcome.size || outcome.checked;
+    }
     this.#writing = null;
     this.#writers.wakeAll();
   }

@@ -16,7 +16,7 @@ import {
   fail,
 } from "@std/assert";
 import { stub } from "@std/testing/mock";
-import { type Coroutine, deadline, fromPromise, gather, interrupt, Loop } from "../loop.ts";
+import { type Coroutine, deadline, fromPromise, gather, interrupt, Loop, sleep } from "../loop.ts";
 import { type AIOSocket, aiosocket } from "../socket.ts";
 
 const encoder = new TextEncoder();
@@ -258,6 +258,45 @@ Deno.test("a sendAll() cancelled by deadline() never reads the caller's bytes ag
     const prefix = received.length - 3;
     assertGreater(prefix, 0);
     assertLessOrEqual(prefix, original.length);
+    assertPrefix(received, original.subarray(0, prefix), "received");
+    assertEquals(text(received.subarray(prefix)), "END");
+  }());
+});
+
+Deno.test("a sendAll() to a slow reader, cancelled by deadline(), leaves the socket usable: no large write is left with Deno", async () => {
+  const original = pattern(8 * 1024 * 1024, 13);
+  await run(function* () {
+    using pair = yield* connectedPair();
+    const loop = Loop.current;
+    const parts: Uint8Array[] = [];
+    let slow = true;
+    const reader = loop.addTask(function* () {
+      const buffer = new Uint8Array(64 * 1024);
+      for (let n; (n = yield* pair.conn.recvInto(buffer)) > 0;) {
+        parts.push(buffer.slice(0, n));
+        if (slow) yield* sleep(1); // keeps up with a trickle only
+      }
+    }());
+    const payload = original.slice();
+    let timedOut = false;
+    try {
+      yield* deadline(pair.client.sendAll(payload), 100);
+    } catch (error) {
+      timedOut = error instanceof DOMException && error.name === "TimeoutError";
+    }
+    assert(timedOut, "8 MiB to a reader that sleeps between reads takes longer than 100 ms");
+    payload.fill(0xee);
+    slow = false;
+    yield* pair.client.sendAll(bytes("END")); // the socket is still open
+    yield* pair.client.shutdown();
+    yield* reader;
+    const received = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const part of parts) {
+      received.set(part, at);
+      at += part.length;
+    }
+    const prefix = received.length - 3;
     assertPrefix(received, original.subarray(0, prefix), "received");
     assertEquals(text(received.subarray(prefix)), "END");
   }());
