@@ -32,7 +32,9 @@ export type Op =
   | { op: "yield" }
   | { op: "sleep"; ms: number }
   | { op: "fail" }
-  | { op: "spawn"; body: Op[] }
+  | { op: "spawn"; body: Op[]; signal?: true }
+  | { op: "spawnInGroup"; body: Op[] }
+  | { op: "abort"; signal: number }
   | { op: "join"; task: number }
   | { op: "cancel"; task: number }
   | { op: "group"; children: Op[][]; body: Op[] }
@@ -113,7 +115,11 @@ function renderOp(op: Op, self: number, count: number): string {
     case "sleep":
       return `sleep(${op.ms})`;
     case "spawn":
-      return `spawn ${block(op.body)}`;
+      return `spawn${op.signal ? " with a signal" : ""} ${block(op.body)}`;
+    case "spawnInGroup":
+      return `spawn into my group ${block(op.body)}`;
+    case "abort":
+      return `abort(signal #${op.signal})`;
     case "join":
       return `join(#${op.task} of the unjoined)`;
     case "cancel":
@@ -179,6 +185,8 @@ export interface TaskRecord {
   shields: number;
   /** How many cleanups (`finally` blocks that wait) the task is running right now. */
   cleanups: number;
+  /** Whether the task is in `Condition.waitFor()`, which takes the lock back through cancellations. */
+  conditionWaits: number;
   /** The tasks it awaits as a whole: group children, gather's and deadline's Tasks. */
   children: Set<TaskRecord>;
   outcome: string | null;
@@ -248,6 +256,8 @@ export interface Outcome {
 interface Ctx {
   record: TaskRecord;
   group: TaskGroup | null;
+  /** The group the task is a child of, and the record of the group's owner. */
+  parent: { group: TaskGroup; owner: TaskRecord } | null;
   spawned: number;
   groups: number;
   /** The top-level index of the task, for joinTop (children use their root's). */
@@ -292,6 +302,8 @@ class Interpreter {
   blockSeq = 0;
   holdSeq = 0;
   readonly top: TaskRecord[] = [];
+  /** The AbortControllers of the tasks spawned with a signal. */
+  readonly controllers: { controller: AbortController; task: string }[] = [];
   /** The tasks `join` may join: top-level and spawned ones. */
   readonly joinable: { record: TaskRecord; joined: boolean }[] = [];
 
@@ -339,6 +351,7 @@ class Interpreter {
     ops: Op[],
     top: number,
     add: (body: Coroutine<void>) => Task<void>,
+    parent: Ctx["parent"] = null,
   ): TaskRecord {
     const record: TaskRecord = {
       name,
@@ -347,18 +360,19 @@ class Interpreter {
       finallies: 0,
       shields: 0,
       cleanups: 0,
+      conditionWaits: 0,
       children: new Set(),
       outcome: null,
     };
     this.outcome.tasks.push(record);
-    record.task = add(this.body(record, ops, top));
+    record.task = add(this.body(record, ops, top, parent));
     return record;
   }
 
-  *body(record: TaskRecord, ops: Op[], top: number): Coroutine<void> {
+  *body(record: TaskRecord, ops: Op[], top: number, parent: Ctx["parent"]): Coroutine<void> {
     record.started++;
     this.log(record.name, "start");
-    const ctx: Ctx = { record, group: null, spawned: 0, groups: 0, top };
+    const ctx: Ctx = { record, group: null, parent, spawned: 0, groups: 0, top };
     try {
       yield* this.ops(ctx, ops);
       record.outcome = "returned";
@@ -418,13 +432,42 @@ class Interpreter {
       case "spawn": {
         const child = `${name}/s${ctx.spawned++}`;
         this.log(name, `spawn ${child}`);
+        let signal: AbortSignal | undefined;
+        if (op.signal) {
+          const controller = new AbortController();
+          this.controllers.push({ controller, task: child });
+          signal = controller.signal;
+        }
         const record = this.task(
           child,
           op.body,
           ctx.top,
-          (body) => loop.addTask(body, { name: child }),
+          (body) =>
+            loop.addTask(body, signal === undefined ? { name: child } : { name: child, signal }),
         );
         this.joinable.push({ record, joined: false });
+        return;
+      }
+      case "spawnInGroup": {
+        if (ctx.parent === null) return;
+        const { group, owner } = ctx.parent;
+        const child = `${name}/s${ctx.spawned++}`;
+        this.log(name, `spawn ${child} into the group`);
+        const record = this.task(
+          child,
+          op.body,
+          ctx.top,
+          (body) => group.spawn(body, { name: child }),
+          ctx.parent,
+        );
+        owner.children.add(record);
+        return;
+      }
+      case "abort": {
+        const entry = this.controllers[op.signal % Math.max(this.controllers.length, 1)];
+        if (entry === undefined) return;
+        entry.controller.abort();
+        this.log(name, `abort the signal of ${entry.task}`);
         return;
       }
       case "join": {
@@ -485,7 +528,7 @@ class Interpreter {
                 throw error;
               }
               this.ended(scope, true);
-              this.log(name, "timed out");
+              this.log(name, ctx.record.shields > 0 ? "timed out (in a shield)" : "timed out");
               return;
             }
             this.ended(scope, false);
@@ -513,7 +556,9 @@ class Interpreter {
             } finally {
               this.ended(scope, returned && expired);
             }
-            if (expired) this.log(name, "moved on");
+            if (expired) {
+              this.log(name, ctx.record.shields > 0 ? "moved on (in a shield)" : "moved on");
+            }
           }.bind(this),
         );
         return;
@@ -607,9 +652,11 @@ class Interpreter {
       case "consume": {
         using _guard = yield* this.condition.acquire();
         this.log(name, "waits for a token");
+        ctx.record.conditionWaits++;
         try {
           yield* this.condition.waitFor(() => this.tokens > 0);
         } finally {
+          ctx.record.conditionWaits--;
           // waitFor() holds the lock again when it returns or throws (as asyncio's).
           if (!(this.locks[0] as Lock).locked) {
             this.outcome.lockViolations.push(
@@ -710,7 +757,13 @@ class Interpreter {
     try {
       op.children.forEach((ops, i) => {
         const child = `${prefix}.${i}`;
-        const record = this.task(child, ops, ctx.top, (body) => group.spawn(body, { name: child }));
+        const record = this.task(
+          child,
+          ops,
+          ctx.top,
+          (body) => group.spawn(body, { name: child }),
+          { group, owner: ctx.record },
+        );
         ctx.record.children.add(record);
       });
       yield* this.ops(ctx, op.body);
@@ -847,6 +900,7 @@ function slow(ops: Op[]): boolean {
       case "deadline":
       case "moveOnAfter":
       case "lock":
+      case "spawnInGroup": // into a group inside the scope, it is cancelled with it
         return slow(op.body);
       default:
         return false; // a spawned task is not cancelled with the scope
@@ -1021,7 +1075,14 @@ export function opsArb(w: Weights = {}): fc.Arbitrary<Op[]> {
         { weight: w4(2), arbitrary: index(EVENTS).map((event): Op => ({ op: "set", event })) },
         { weight: w4(1), arbitrary: index(EVENTS).map((event): Op => ({ op: "wait", event })) },
         { weight: w4(0.5), arbitrary: index(EVENTS).map((event): Op => ({ op: "clear", event })) },
-        { weight: w4(1), arbitrary: body.map((body): Op => ({ op: "spawn", body })) },
+        {
+          weight: w4(1),
+          arbitrary: fc.record({ body, signal: fc.boolean() }).map(({ body, signal }): Op =>
+            signal ? { op: "spawn", body, signal } : { op: "spawn", body }
+          ),
+        },
+        { weight: w4(0.5), arbitrary: body.map((body): Op => ({ op: "spawnInGroup", body })) },
+        { weight: w4(0.5), arbitrary: index(3).map((signal): Op => ({ op: "abort", signal })) },
         {
           weight: w4(1),
           arbitrary: fc.record({ children: fc.array(body, { maxLength: 3 }), body }).map((

@@ -81,14 +81,15 @@ function deadlockOf(out: Outcome): DeadlockError | undefined {
  * The tasks the loop may leave alive, all after a deadlock (DESIGN: the loop
  * cancels the stuck tasks; if they are stuck again while unwinding, it gives
  * up): a task parked inside a `shield`, which holds the cancellation back for
- * good, or in a `finally` block that waits; a task awaiting such a task as
+ * good, in a `finally` block that waits, or in `Condition.waitFor()` taking
+ * its lock back (through cancellations, by design); a task awaiting such a task as
  * a whole (a group child, a Task given to gather() or deadline()); and, a
  * known defect, reported, a task that got stuck only after the deadlock's
  * cancellations, which the loop never cancels.
  */
 function excused(record: TaskRecord, deadlock: DeadlockError): boolean {
   const named = deadlock.tasks.some((task) => task === record.task);
-  return !named || record.shields > 0 || record.cleanups > 0 ||
+  return !named || record.shields > 0 || record.cleanups > 0 || record.conditionWaits > 0 ||
     [...record.children].some((child) => !child.task.done && excused(child, deadlock));
 }
 
