@@ -35,6 +35,7 @@
  */
 
 export * from "./loop.ts";
+export * from "./scope.ts";
 export * from "./sync.ts";
 export * from "./socket.ts";
 export * from "./stream.ts";
