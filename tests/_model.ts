@@ -249,6 +249,8 @@ export interface Outcome {
   live: string[];
   /** The scopes that ended, in the order they ended. */
   scopes: ScopeRecord[];
+  /** The loop's clock when run() settled. */
+  endTime: number;
   /** Per task, when a `cancel()` of it returned true (log length then). */
   cancelled: Map<string, number>;
 }
@@ -334,6 +336,7 @@ class Interpreter {
       live: [],
       scopes: [],
       cancelled: new Map(),
+      endTime: NaN,
     };
   }
 
@@ -872,6 +875,7 @@ class Interpreter {
       this.log("loop", `rejected ${describe(outcome.rejection)}`);
     }
     outcome.live = loop.tasks().map((task) => task.name);
+    outcome.endTime = loop.time();
     outcome.locksHeldAtEnd = this.locks.map((lock, i) => ({
       byCount: this.holders[i]!.size,
       byPrimitive: LOCK_CAPS[i]! - lock.value,
@@ -885,6 +889,26 @@ class Interpreter {
 }
 
 const NONE: unique symbol = Symbol("none");
+
+/**
+ * Bounds on a run of the program: the ops it can run (each op runs at most
+ * once, a task's body once) and the latest time its clock can reach (the
+ * clock moves only to timers, and each op sets at most one).
+ */
+export function bounds(program: Program): { ops: number; time: number } {
+  let ops = 0, time = program.mode.run === "until" ? program.mode.stopAt : 0;
+  const walk = (list: Op[]): void => {
+    for (const op of list) {
+      ops++;
+      if (op.op === "sleep" || op.op === "deadline" || op.op === "moveOnAfter") time += op.ms;
+      if ("body" in op) walk(op.body);
+      if (op.op === "group" || op.op === "gather") op.children.forEach(walk);
+      if (op.op === "cleanup") walk(op.cleanup);
+    }
+  };
+  program.tasks.forEach(walk);
+  return { ops, time };
+}
 
 /** Whether ops may take time to unwind when cancelled: a shield or a cleanup, in them or a group child. */
 function slow(ops: Op[]): boolean {
@@ -1040,6 +1064,9 @@ export interface Weights {
   join?: number;
   cleanup?: number;
   scope?: number;
+  gather?: number;
+  /** Whether deadline() and moveOnAfter() may be given Tasks. @default {true} */
+  taskScopes?: boolean;
 }
 
 /** What a cleanup (a `finally` block) does: waits of every kind, but no failure. */
@@ -1057,7 +1084,9 @@ const w4 = (weight: number) => Math.round(4 * weight);
 
 /** Ops of every kind; compound ones nest up to a small depth. */
 export function opsArb(w: Weights = {}): fc.Arbitrary<Op[]> {
-  const { queue = 1, lock = 1, sleep = 2, fail = 1, join = 2, cleanup = 1, scope = 1 } = w;
+  const { queue = 1, lock = 1, sleep = 2, fail = 1, join = 2, cleanup = 1, scope = 1, gather = 1 } =
+    w;
+  const task = w.taskScopes === false ? fc.constant(false) : fc.boolean();
   const { ops } = fc.letrec<{ op: Op; ops: Op[] }>((tie) => {
     const body = tie("ops") as fc.Arbitrary<Op[]>;
     return {
@@ -1091,18 +1120,18 @@ export function opsArb(w: Weights = {}): fc.Arbitrary<Op[]> {
         },
         {
           weight: w4(scope),
-          arbitrary: fc.record({ ms, body, task: fc.boolean() }).map(({ ms, body, task }): Op =>
+          arbitrary: fc.record({ ms, body, task }).map(({ ms, body, task }): Op =>
             task ? { op: "deadline", ms, body, task } : { op: "deadline", ms, body }
           ),
         },
         {
           weight: w4(scope),
-          arbitrary: fc.record({ ms, body, task: fc.boolean() }).map(({ ms, body, task }): Op =>
+          arbitrary: fc.record({ ms, body, task }).map(({ ms, body, task }): Op =>
             task ? { op: "moveOnAfter", ms, body, task } : { op: "moveOnAfter", ms, body }
           ),
         },
         {
-          weight: w4(1),
+          weight: w4(gather),
           arbitrary: fc.array(body, { minLength: 1, maxLength: 3 }).map((children): Op => ({
             op: "gather",
             children,

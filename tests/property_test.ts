@@ -26,6 +26,7 @@ import fc from "npm:fast-check@3";
 import { assert, assertEquals } from "@std/assert";
 import { CancelledError, DeadlockError } from "../loop.ts";
 import {
+  bounds,
   describe,
   execute,
   FailError,
@@ -106,10 +107,21 @@ async function run(program: Program): Promise<Outcome> {
 // ---------------------------------------------------------------------------
 // The properties
 
-Deno.test("property: every task ends and run() settles", async () => {
+Deno.test("property: every task ends and run() settles, in bounded steps and time", async () => {
   await fc.assert(
     fc.asyncProperty(programArb(), async (program) => {
       const out = await run(program);
+      // No runaway: each op logs a few lines at most, and time moves only to timers.
+      const bound = bounds(program);
+      const tasks = out.tasks.length;
+      check(
+        out.log.length <= 4 * bound.ops + 3 * tasks + 4,
+        () => `${out.log.length} events from ${bound.ops} ops and ${tasks} tasks; ${logOf(out)}`,
+      );
+      check(
+        out.endTime <= bound.time,
+        () => `the clock reached ${out.endTime}, beyond ${bound.time}; ${logOf(out)}`,
+      );
       const deadlock = deadlockOf(out);
       for (const record of out.tasks) {
         if (record.task.done) continue;
