@@ -1,10 +1,15 @@
 // Copyright 2026 the boucle authors. MIT license.
 // Programs as data for the property tests (tests/property_test.ts): a small
-// language of operations (sleep, yield, fail, spawn, join, cancel, task
-// groups, deadlines, shields, locks, queues, events, waiters), an
-// interpreter that runs a program on a virtual-time Loop and records what
-// happened, and a reference model of deadlock for a restricted class of
-// programs.
+// language of operations (see `Op`), an interpreter that runs a program on a
+// virtual-time Loop and records what happened (`execute`), a reference model
+// of deadlock for the programs whose waits do not depend on order (`model`),
+// and the fast-check generators of both kinds of program.
+//
+// The interpreter never swallows an error but for what it checks: a join
+// catches the joined task's own outcome, a deadline() its TimeoutError, a
+// queue op its QueueClosedError, and a cleanup cut short by a cancellation
+// keeps the failure it was cleaning up after. Everything else propagates, so
+// every failure must reach a joiner, onError or run()'s rejection.
 //
 // A program is plain data (arrays of ops), so fast-check shrinks it to the
 // smallest failing program; `render()` prints it as pseudo-code.

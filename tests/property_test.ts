@@ -1,11 +1,13 @@
 // Copyright 2026 the boucle authors. MIT license.
 // Property tests of the scheduler (issue 13, item 1): fast-check generates
-// random programs of tasks (sleeps, bare yields, failures, detached tasks
-// and joins, cancels, task groups with children, deadlines and moveOnAfter,
-// shields, locks and a semaphore, queues with close, events, waiters), runs
-// each on a virtual-time Loop through the interpreter in tests/_model.ts, and
-// checks one promise of DESIGN.md per test.
-//
+// random programs of tasks (sleeps, bare yields, failures, detached tasks,
+// joins, cancels and aborted signals, task groups with children, gather()
+// of Tasks, deadline() and moveOnAfter() of inline code or of Tasks,
+// shields, `finally` blocks that wait, locks, a semaphore, a Condition,
+// queues with close, events, waiters), runs each on a virtual-time Loop
+// through the interpreter in tests/_model.ts, and checks one promise of
+// DESIGN.md per test. Deadlock detection is compared with a reference model
+// (also in tests/_model.ts) on programs whose waits do not depend on order.
 // Programs are data (arrays of ops), so a failure shrinks to a small program,
 // printed as pseudo-code one task per line; fast-check's report also gives
 // `seed` and `path` to replay it.
