@@ -26,7 +26,16 @@ import {
   type Task,
 } from "../loop.ts";
 import { moveOnAfter, shield, type TaskGroup, taskGroup } from "../scope.ts";
-import { Condition, Event, Lock, Queue, QueueClosedError, Semaphore, Waiter } from "../sync.ts";
+import {
+  Barrier,
+  Condition,
+  Event,
+  Lock,
+  Queue,
+  QueueClosedError,
+  Semaphore,
+  Waiter,
+} from "../sync.ts";
 import fc from "npm:fast-check@3";
 
 // ---------------------------------------------------------------------------
@@ -58,6 +67,7 @@ export type Op =
   | { op: "wait"; event: number }
   | { op: "notify" }
   | { op: "consume" }
+  | { op: "barrier" }
   | { op: "countDown"; waiter: number }
   | { op: "waitWaiter"; waiter: number }
   | { op: "forever" }
@@ -81,6 +91,8 @@ export interface Program {
 export const EVENTS = 3;
 /** Lock `L0`, Lock `L1`, Semaphore `S2` of 2 permits. */
 export const LOCK_CAPS: readonly number[] = [1, 1, 2];
+/** The tasks a round of barrier `b0` takes. */
+export const BARRIER = 2;
 /** Queue `q0` of maxsize 1, queue `q1` unbounded. */
 export const QUEUE_SIZES: readonly number[] = [1, Infinity];
 
@@ -116,6 +128,7 @@ function renderOp(op: Op, self: number, count: number): string {
     case "forever":
     case "notify":
     case "consume":
+    case "barrier":
       return `${op.op}()`;
     case "sleep":
       return `sleep(${op.ms})`;
@@ -256,6 +269,8 @@ export interface Outcome {
   scopes: ScopeRecord[];
   /** The loop's clock when run() settled. */
   endTime: number;
+  /** What `Barrier.wait()` returned, in order. */
+  barrier: number[];
   /** Per task, when a `cancel()` of it returned true (log length then). */
   cancelled: Map<string, number>;
 }
@@ -298,6 +313,8 @@ class Interpreter {
   readonly locks: Semaphore[];
   /** A Condition over lock L0, guarding `tokens`: `notify` adds one, `consume` waits for one. */
   readonly condition: Condition;
+  /** Barrier `b0`, of BARRIER tasks a round. */
+  readonly barrier: Barrier = new Barrier(BARRIER, { name: "b0" });
   tokens = 0;
   readonly holders: Set<string>[];
   readonly queues: Queue<number>[];
@@ -342,6 +359,7 @@ class Interpreter {
       scopes: [],
       cancelled: new Map(),
       endTime: NaN,
+      barrier: [],
     };
   }
 
@@ -646,6 +664,12 @@ class Interpreter {
             }
           }.bind(this),
         );
+        return;
+      }
+      case "barrier": {
+        const index = yield* this.barrier.wait();
+        this.outcome.barrier.push(index);
+        this.log(name, `passed the barrier (${index})`);
         return;
       }
       case "notify": {
@@ -1070,6 +1094,7 @@ export interface Weights {
   cleanup?: number;
   scope?: number;
   gather?: number;
+  barrier?: number;
   /** Whether deadline() and moveOnAfter() may be given Tasks. @default {true} */
   taskScopes?: boolean;
 }
@@ -1089,8 +1114,17 @@ const w4 = (weight: number) => Math.round(4 * weight);
 
 /** Ops of every kind; compound ones nest up to a small depth. */
 export function opsArb(w: Weights = {}): fc.Arbitrary<Op[]> {
-  const { queue = 1, lock = 1, sleep = 2, fail = 1, join = 2, cleanup = 1, scope = 1, gather = 1 } =
-    w;
+  const {
+    queue = 1,
+    lock = 1,
+    sleep = 2,
+    fail = 1,
+    join = 2,
+    cleanup = 1,
+    scope = 1,
+    gather = 1,
+    barrier = 0.5,
+  } = w;
   const task = w.taskScopes === false ? fc.constant(false) : fc.boolean();
   const { ops } = fc.letrec<{ op: Op; ops: Op[] }>((tie) => {
     const body = tie("ops") as fc.Arbitrary<Op[]>;
@@ -1144,6 +1178,7 @@ export function opsArb(w: Weights = {}): fc.Arbitrary<Op[]> {
         },
         { weight: w4(lock / 2), arbitrary: fc.constant<Op>({ op: "notify" }) },
         { weight: w4(lock / 2), arbitrary: fc.constant<Op>({ op: "consume" }) },
+        { weight: w4(barrier), arbitrary: fc.constant<Op>({ op: "barrier" }) },
         { weight: w4(1), arbitrary: body.map((body): Op => ({ op: "shield", body })) },
         {
           weight: w4(cleanup),
