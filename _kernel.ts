@@ -181,6 +181,10 @@ export class FiberExt {
   onEnd: ((fiber: Fiber) => void)[] | null = null;
   /** Set while the fiber is a `TaskGroup.start()` child that has not called `ready()`. */
   start: StartBox | null = null;
+  /** The innermost open cancel scope. */
+  innermost: CancelScope | null = null;
+  /** Handed to `gather`/`deadline`/…, which will observe its error: never `onError`'s. */
+  claimed = false;
 }
 
 /**
@@ -425,6 +429,20 @@ function depthOf(error: CancelledError): number {
   return owner instanceof CancelScope ? owner.depth : 0;
 }
 
+/**
+ * A cancellation is being delivered: every open scope deeper than it learns
+ * that a wider one reached its region, so that it never turns its own
+ * cancellation into a timeout afterwards (asyncio's `uncancel()` rule: a
+ * `cancel()` of the task is never lost to a timeout, even when cleanup
+ * swallows it).
+ */
+function overrideScopes(ext: FiberExt, error: CancelledError): void {
+  const depth = depthOf(error);
+  for (let scope = ext.innermost; scope !== null && scope.depth > depth; scope = scope.parent) {
+    scope.override ??= error;
+  }
+}
+
 /** Sets a cancellation aside while a shield holds it back; the widest one is kept. */
 function hold(ext: FiberExt, error: CancelledError): void {
   if (ext.held === null || depthOf(error) < depthOf(ext.held)) ext.held = error;
@@ -544,16 +562,21 @@ export class Kernel {
     const { until, onError } = options;
     this.running = true;
     this.#onError = onError ?? null;
-    const onAbort = () => this.#notifyHost();
-    until?.addEventListener("abort", onAbort);
     let serving = until !== undefined;
+    // Aborting stops the service at once, even from inside a task's step.
+    const onAbort = () => {
+      if (serving) {
+        serving = false;
+        for (const fiber of this.live()) this.cancel(fiber, until!.reason);
+      }
+      this.#notifyHost();
+    };
+    if (until?.aborted) onAbort();
+    else until?.addEventListener("abort", onAbort);
     let deadlock: DeadlockError | null = null;
+    const deadlocked = new Set<Fiber>(); // the stuck tasks cancelled so far
     try {
       for (;;) {
-        if (serving && until!.aborted) {
-          serving = false;
-          for (const fiber of this.live()) this.cancel(fiber, until!.reason);
-        }
         if (this.#liveCount === 0 && !serving) break;
         this.#runSlice();
         if (this.#canGoOn()) {
@@ -561,10 +584,16 @@ export class Kernel {
         } else if (this.#io > 0 || this.timers.size > 0 || serving) {
           await this.#sleepOnHost();
         } else if (this.#liveCount > 0) {
-          if (deadlock !== null) break; // stuck again while unwinding: give up
+          // Cancel the stuck tasks, then any that get stuck while they unwind;
+          // give up when all stuck ones were cancelled already (held by a shield).
           const stuck = this.live();
-          deadlock = deadlockOf(stuck);
-          for (const fiber of stuck) this.cancel(fiber, deadlock);
+          const fresh = stuck.filter((fiber) => !deadlocked.has(fiber));
+          if (fresh.length === 0) break;
+          deadlock ??= deadlockOf(stuck);
+          for (const fiber of fresh) {
+            deadlocked.add(fiber);
+            this.cancel(fiber, deadlock);
+          }
         }
       }
     } finally {
@@ -694,6 +723,7 @@ export class Kernel {
       fiber.raise = false;
     } else {
       fiber.cancelPending = null;
+      if (fiber.ext !== null) overrideScopes(fiber.ext, error as CancelledError);
     }
     fiber.value = undefined;
     fiber.state = READY;
@@ -723,7 +753,10 @@ export class Kernel {
     }
     const joiners = fiber.joiners;
     if (joiners !== null && joiners.first !== null) joiners.wakeAll();
-    else if (failure && this.#onError !== null && this.#failures.delete(fiber)) {
+    else if (
+      failure && this.#onError !== null && !(ext !== null && ext.claimed) &&
+      this.#failures.delete(fiber)
+    ) {
       try {
         this.#onError(outcome, fiber.handle); // nobody can observe it any more
       } catch (error) {
@@ -836,6 +869,15 @@ function showYield(value: unknown): string {
 }
 
 let newTask: (fiber: Fiber) => Task<unknown>;
+let fiberOf: (task: Task<unknown>) => Fiber;
+
+/**
+ * Marks a Task handed to `gather`, `deadline`, … as observed by them: its
+ * error is theirs even if it fails before they join it, never `onError`'s.
+ */
+export function claim(task: Task<unknown>): void {
+  fiberOf(task).extra.claimed = true;
+}
 
 /**
  * A coroutine running on a `Loop`, made by `Loop.addTask()`. Join it with
@@ -868,6 +910,7 @@ export class Task<T> implements Awaitable<T> {
   }
   static {
     newTask = (fiber) => new Task(fiber);
+    fiberOf = (task) => task.#fiber;
   }
 
   /**
@@ -1168,11 +1211,17 @@ export class CancelScope {
   error: CancelledError | null = null;
   /** Closed while its expiry was still in the timer heap (forgotten lazily). */
   dead = false;
+  /** A wider cancellation delivered while the scope was open (see `overrideScopes`). */
+  override: CancelledError | null = null;
   readonly depth: number;
+  readonly parent: CancelScope | null;
 
   /** `ms` is the scope's time limit, for the reason of its cancellation (NaN: none). */
   constructor(readonly fiber: Fiber, readonly where: string, readonly ms = NaN) {
-    this.depth = ++fiber.extra.scopes;
+    const ext = fiber.extra;
+    this.depth = ++ext.scopes;
+    this.parent = ext.innermost;
+    ext.innermost = this;
   }
   /** The reason its CancelledError carries, made when it is cancelled. */
   get reason(): string {
@@ -1201,6 +1250,7 @@ export class CancelScope {
       if (fiber.ext!.held === this.error) fiber.ext!.held = null;
     }
     fiber.ext!.scopes--;
+    fiber.ext!.innermost = this.parent;
   }
 }
 
@@ -1375,7 +1425,7 @@ export function* runGroup<T>(
   const owner = currentFiber(where);
   const group = new Group(owner, where);
   let value: T | undefined;
-  let cancelled: unknown = null; // a cancellation aimed at the owner: it propagates
+  let cancelled: CancelledError | null = null; // a cancellation aimed at the owner: it propagates
   try {
     try {
       value = yield* body(group);
@@ -1385,7 +1435,7 @@ export function* runGroup<T>(
       if (group.scope.caught(error)) {
         // A child failed and cancelled the body: its error is in group.errors.
       } else if (isCancelOf(owner, error)) {
-        cancelled = error; // the owner is cancelled: so are the children, then it propagates
+        cancelled = error as CancelledError; // the owner is cancelled: so are the children, then it propagates
         group.failed = true;
         group.cancel((error as CancelledError).reason);
       } else {
@@ -1399,8 +1449,10 @@ export function* runGroup<T>(
       } catch (error) {
         // A cancellation of the owner while it waits: cancel the children once,
         // then keep waiting (a second cancel() does not cut the wait short).
-        if (group.scope.caught(error) || !isCancelOf(owner, error) || cancelled !== null) continue;
-        cancelled = error;
+        if (group.scope.caught(error) || !isCancelOf(owner, error)) continue;
+        if (cancelled === null || depthOf(error as CancelledError) < depthOf(cancelled)) {
+          cancelled = error as CancelledError; // the widest one propagates
+        }
         if (!group.failed) {
           group.failed = true;
           group.cancel((error as CancelledError).reason);
@@ -1510,6 +1562,12 @@ export function* joinOrCancel<T>(task: Task<T>): Coroutine<T> {
     if (!task.done) {
       task.cancel();
       yield* joinQuietly(task);
+      // An error it threw while unwinding is not lost: it replaces the cancellation.
+      const fiber = fiberOf(task);
+      if (fiber.state === FAILED && cancelOwners.get(fiber.value as object) !== fiber) {
+        // deno-lint-ignore no-unsafe-finally -- on purpose: that error must not vanish
+        throw fiber.value;
+      }
     }
   }
 }
@@ -1546,6 +1604,7 @@ export function timed<T, E>(
   ms: number,
   expired: () => E,
 ): Coroutine<T | E> {
+  if (awaitable instanceof Task) claim(awaitable);
   return new Timed(where, awaitable, ms, expired) as unknown as Coroutine<T | E>;
 }
 
@@ -1618,8 +1677,9 @@ class Timed<T, E> implements Iterator<unknown, T | E, unknown> {
     const scope = this.#scope;
     if (scope === null) throw error;
     scope.close();
-    if (scope.caught(error)) return { value: this.expired(), done: true };
-    throw error;
+    if (!scope.caught(error)) throw error;
+    if (scope.override !== null) throw scope.override; // a wider cancellation came meanwhile
+    return { value: this.expired(), done: true };
   }
 }
 

@@ -23,6 +23,7 @@
 
 import {
   type Awaitable,
+  claim,
   type Coroutine,
   currentKernel,
   FOREVER,
@@ -571,6 +572,7 @@ export function gather<const A extends readonly Awaitable<unknown>[]>(
   { -readonly [K in keyof A]: A[K] extends Awaitable<infer R> ? R : never }
 > {
   checkAwaitables("gather(...awaitables)", awaitables);
+  for (const awaitable of awaitables) if (awaitable instanceof Task) claim(awaitable);
   // deno-lint-ignore no-explicit-any -- the tuple type is computed by the signature
   return gatherAll(awaitables) as any;
 }

@@ -29,6 +29,7 @@
 
 import {
   type Awaitable,
+  claim,
   type Coroutine,
   type Group,
   iteratorOf,
@@ -311,6 +312,7 @@ export function gatherSettled<const A extends readonly Awaitable<unknown>[]>(
   { -readonly [K in keyof A]: Settled<A[K] extends Awaitable<infer R> ? R : never> }
 > {
   checkAwaitables("gatherSettled(...awaitables)", awaitables);
+  for (const awaitable of awaitables) if (awaitable instanceof Task) claim(awaitable);
   // deno-lint-ignore no-explicit-any -- the tuple type is computed by the signature
   return settleAll(awaitables) as any;
 }

@@ -243,7 +243,7 @@ export class Event implements Awaitable<void> {
    */
   constructor(options?: PrimitiveOptions) {
     const what = `${labelOf("Event", "new Event(options)", options)}.wait()`;
-    this.#parked = new WaitQueue(() => what);
+    this.#parked = new CountingQueue(() => what);
   }
 
   /**
@@ -1307,9 +1307,8 @@ export class Condition {
  */
 export class Barrier {
   readonly #n: number;
-  /** Tasks parked in this round. */
-  #waiting = 0;
-  #parked: WaitQueue;
+  /** The tasks parked in this round; its count drops at once when one is cancelled. */
+  #parked: CountingQueue;
 
   /**
    * Makes a barrier for rounds of `n` tasks.
@@ -1323,7 +1322,7 @@ export class Barrier {
   constructor(n: number, options?: PrimitiveOptions) {
     this.#n = checkCount("new Barrier(n)", "n", n, 1);
     const what = `${labelOf("Barrier", "new Barrier(n, options)", options)}.wait()`;
-    this.#parked = new WaitQueue(() => what);
+    this.#parked = new CountingQueue(() => what);
   }
 
   /**
@@ -1338,7 +1337,7 @@ export class Barrier {
    * ```
    */
   get waiting(): number {
-    return this.#waiting;
+    return this.#parked.count;
   }
 
   /**
@@ -1359,20 +1358,30 @@ export class Barrier {
    * ```
    */
   *wait(): Coroutine<number> {
-    const index = this.#waiting;
+    const index = this.#parked.count;
     if (index + 1 === this.#n) {
-      this.#waiting = 0; // the next round starts now
-      for (let i = 0; this.#parked.wakeOne(i); i++);
+      for (let i = 0; this.#parked.wakeOne(i); i++); // the next round starts now
       return index;
     }
     checkOneLoop(this.#parked);
-    this.#waiting++;
-    try {
-      return (yield this.#parked) as number;
-    } catch (error) {
-      this.#waiting--; // cancelled: out of the queue already
-      throw error;
-    }
+    return (yield this.#parked) as number;
+  }
+}
+
+/**
+ * A wait queue that counts its waiters: a cancelled waiter leaves the count
+ * when the kernel takes it out of the queue, not when it runs again (a round
+ * could complete in between).
+ */
+class CountingQueue extends WaitQueue {
+  count = 0;
+  override park(fiber: Fiber): void {
+    super.park(fiber);
+    this.count++;
+  }
+  override abandon(fiber: Fiber): void {
+    super.abandon(fiber);
+    this.count--;
   }
 }
 
