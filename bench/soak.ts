@@ -243,7 +243,7 @@ async function server(options: Options): Promise<number> {
     gc();
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  const end = Deno.memoryUsage().rss;
+  const { rss: end, heapUsed } = Deno.memoryUsage();
   peak = Math.max(peak, end);
 
   if (report === null) {
@@ -259,7 +259,7 @@ async function server(options: Options): Promise<number> {
       mib(r.bytes)
     }) verified, ${errors} errors (${r.errors} client, ${serverErrors} server), peak RSS ${
       mib(peak)
-    }, RSS at the end ${mib(end)}`,
+    }, RSS at the end ${mib(end)} (JS heap ${mib(heapUsed)})`,
   );
   for (const line of [...r.firstErrors, ...firstServerErrors]) console.error(`  ${line}`);
   return errors === 0 && r.bytes > 0 ? 0 : 1;

@@ -27,6 +27,7 @@ import {
   fromPromise,
   gatherSettled,
   Loop,
+  moveOnAfter,
   Queue,
   sleep,
   type Task,
@@ -34,7 +35,7 @@ import {
   taskGroup,
 } from "../mod.ts";
 import { type AIOSocket, aiosocket } from "../socket.ts";
-import { type ByteStream, StreamReader, StreamWriter } from "../stream.ts";
+import { type ByteStream, IncompleteReadError, StreamReader, StreamWriter } from "../stream.ts";
 import { type Handler, serve } from "../server.ts";
 import { loopTest, type MemoryStream, memoryStreamPair } from "../testing.ts";
 import { DENO, ROOT } from "./_deno.ts";
@@ -1004,6 +1005,304 @@ Deno.test("serve() under ulimit -n 64 survives a reset storm and more clients th
   assertEquals(server.log.filter((line) => line.startsWith("unhandled")), []);
   for (const line of server.log.filter((line) => line.startsWith("error "))) {
     assert(line === "error ConnectionReset" || line === "error BrokenPipe", line);
+  }
+  await assertNoUnhandled();
+});
+
+// ---------------------------------------------------------------------------
+// Stopping serve() while every kind of handler is blocked
+
+Deno.test("cancelling serve() with handlers blocked in recv() and in sendAll() to non-readers closes every connection and leaves nothing behind", async () => {
+  const big = pattern(16 << 20, 8);
+  const ends: string[] = [];
+  const seen: { got: number; end: string }[] = [];
+  const started = new Queue<string>();
+  await loopTest(() =>
+    taskGroup(function* (group) {
+      const addr = yield* group.start<Deno.NetAddr>((ready) =>
+        serve({ port: 0, onListen: ready }, function* (conn) {
+          const first = yield* conn.recv(1);
+          started.tryPut(peerOf(conn));
+          try {
+            if (first[0] === 1) yield* conn.sendAll(big); // to a client that never reads
+            else yield* conn.recv(1); // from a client that never sends again
+            ends.push("returned");
+          } catch (error) {
+            ends.push((error as Error).name);
+            throw error;
+          }
+        })
+      );
+      // Three that never read, three that never send again.
+      const clients: AIOSocket<"tcp">[] = [];
+      for (let i = 0; i < 6; i++) {
+        const client = aiosocket();
+        clients.push(client);
+        yield* client.connect(addr);
+        yield* client.sendAll(new Uint8Array([i % 2]));
+      }
+      for (let i = 0; i < 6; i++) yield* started.get();
+      group.cancel(); // stops serve(): the handlers are cancelled where they wait
+      yield* interruptOnce();
+      for (const client of clients) {
+        using _ = client;
+        const parts: Uint8Array[] = [];
+        let end = "end of stream";
+        try {
+          for (let data; (data = yield* client.recv(65536)).length > 0;) parts.push(data);
+        } catch (error) {
+          end = (error as Error).name;
+        }
+        const got = concat(parts);
+        assertPrefix(got, big, "a client's bytes");
+        seen.push({ got: got.length, end });
+      }
+    }), { virtualTime: false })();
+  assertEquals(ends, Array(6).fill("CancelledError"));
+  assertEquals(seen.length, 6);
+  for (const { end } of seen) assert(end === "end of stream" || end === "ConnectionReset", end);
+  await assertNoUnhandled();
+});
+
+/** One bare yield: lets the cancelled handlers unwind before the clients read. */
+function* interruptOnce(): Coroutine<void> {
+  yield;
+}
+
+// ---------------------------------------------------------------------------
+// TLS: peers that stall or vanish during the handshake, or reset mid-message
+
+const cert = Deno.readTextFileSync(`${ROOT}/tests/fixtures/tls_cert.pem`);
+const key = Deno.readTextFileSync(`${ROOT}/tests/fixtures/tls_key.pem`);
+
+/**
+ * python3 TLS peers. `hello`: sends the first 40 bytes of a TLS ClientHello
+ * then resets. `tls-reset A`: completes the handshake (trusting the
+ * fixture's certificate), sends A bytes, reads their echo whole, prints
+ * "acked A", sends A more and resets.
+ */
+const TLS_PEERS = `
+import socket, ssl, struct, sys
+port, mode, cafile = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+def linger0(s):
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+raw = socket.create_connection(("127.0.0.1", port))
+if mode == "hello":
+    ctx = ssl.create_default_context(cafile=cafile)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(incoming, outgoing, server_hostname="127.0.0.1")
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    raw.sendall(outgoing.read()[:40])
+    linger0(raw)
+    raw.close()
+else:
+    a = int(sys.argv[4])
+    ctx = ssl.create_default_context(cafile=cafile)
+    s = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+    data = bytes(((i * 7 + 21) & 0xff) for i in range(2 * a))
+    s.sendall(data[:a])
+    got = b""
+    while len(got) < a:
+        chunk = s.recv(65536)
+        if not chunk:
+            sys.exit("the echo ended early")
+        got += chunk
+    if got != data[:a]:
+        sys.exit("the echo differs")
+    print("acked", len(got), flush=True)
+    s.sendall(data[a:])
+    linger0(s)  # wrap_socket() took raw's descriptor
+    s.close()
+`;
+
+Deno.test("TLS: peers that stall in the handshake, vanish half-way through it, or reset mid-message never stop serve(); a trusting client is served whole", async () => {
+  const python = await python3();
+  const errors: unknown[] = [];
+  const received: Uint8Array[][] = [];
+  const ended = new Queue<number>(); // the bytes each handler got
+  await loopTest(() =>
+    taskGroup(function* (group) {
+      const addr = yield* group.start<Deno.NetAddr>((ready) =>
+        serve({
+          transport: "tls",
+          port: 0,
+          cert,
+          key,
+          onListen: ready,
+          onError: (error) => errors.push(error),
+        }, function* (conn) {
+          const parts: Uint8Array[] = [];
+          received.push(parts);
+          try {
+            for (let data; (data = yield* conn.recv(65536)).length > 0;) {
+              parts.push(data);
+              yield* conn.sendAll(data);
+            }
+          } finally {
+            ended.tryPut(concat(parts).length);
+          }
+        })
+      );
+      const run = (...args: (string | number)[]) =>
+        fromPromise(
+          new Deno.Command(python, {
+            args: [
+              "-c",
+              TLS_PEERS,
+              String(addr.port),
+              String(args[0]),
+              `${ROOT}/tests/fixtures/tls_cert.pem`,
+              ...args.slice(1).map(String),
+            ],
+          }).output(),
+        );
+      // A stalled peer: connects and sends nothing, held open meanwhile.
+      using stalled = aiosocket();
+      yield* stalled.connect(addr);
+      // Five that vanish in the middle of the handshake.
+      for (let i = 0; i < 5; i++) {
+        const out = yield* run("hello");
+        assert(out.success, new TextDecoder().decode(out.stderr));
+      }
+      // One that resets mid-message after a full handshake and an acknowledged echo.
+      const out = yield* run("tls-reset", 20_000);
+      assert(out.success, new TextDecoder().decode(out.stderr));
+      assertEquals(new TextDecoder().decode(out.stdout).trim(), "acked 20000");
+      while ((yield* ended.get()) < 20_000); // until the handler of the reset peer ended
+      const whole = pattern(40_000, 21);
+      const full = received.map(concat).filter((got) => got.length >= 20_000);
+      assertEquals(full.length, 1, "one peer got past the handshake");
+      assertPrefix(full[0]!, whole, "the TLS peer's bytes");
+      // A trusting client, while the stalled one still holds its connection.
+      using client = aiosocket({ transport: "tls" });
+      yield* client.connect({ hostname: "127.0.0.1", port: addr.port, caCerts: [cert] });
+      const message = pattern(100_000, 99);
+      const session = yield* echoClient(client, message, 8192);
+      assertEquals(session.errors, []);
+      assertEquals(session.got, message);
+      group.cancel();
+    }), { virtualTime: false, timeout: 20_000 })();
+  for (const error of errors) {
+    assert(
+      isPeerGone(error) || error instanceof Deno.errors.InvalidData ||
+        error instanceof Deno.errors.UnexpectedEof,
+      `${(error as Error).name}: ${(error as Error).message}`,
+    );
+  }
+  await assertNoUnhandled();
+});
+
+// ---------------------------------------------------------------------------
+// Reads cut short by timeouts lose nothing
+
+Deno.test("memory: StreamReader reads cut short by moveOnAfter() at every point lose no byte", async () => {
+  const lines = Array.from({ length: 40 }, (_, i) => `line ${i} ${"x".repeat(i * 3)}`);
+  for (const timeout of [1, 2, 3, 4, 5]) {
+    for (const how of ["readLine", "readExactly"] as const) {
+      let timeouts = 0;
+      const got = await new Loop({ virtualTime: true }).runTask(taskGroup(function* (group) {
+        const [a, b] = memoryStreamPair({ maxChunk: 3, latency: 2 });
+        group.spawn(function* () {
+          using _ = a;
+          for (const line of lines) {
+            const bytes = new TextEncoder().encode(`${line}\n`);
+            yield* a.sendAll(bytes.subarray(0, 5)); // half a line, a pause, the rest
+            yield* sleep(6);
+            yield* a.sendAll(bytes.subarray(5));
+            yield* sleep(1);
+          }
+          yield* a.shutdown();
+        }());
+        using _ = b;
+        const reader = new StreamReader(b);
+        const got: string[] = [];
+        const decoder = new TextDecoder();
+        let partial = "";
+        for (;;) {
+          if (how === "readLine") {
+            const line = yield* moveOnAfter(reader.readLine(), timeout);
+            if (line === undefined) {
+              timeouts++;
+              continue;
+            }
+            if (line === null) break;
+            got.push(line);
+          } else {
+            let bytes: Uint8Array | undefined;
+            try {
+              bytes = yield* moveOnAfter(reader.readExactly(7), timeout);
+            } catch (error) {
+              if (!(error instanceof IncompleteReadError)) throw error;
+              partial += decoder.decode(error.partial);
+              break;
+            }
+            if (bytes === undefined) {
+              timeouts++;
+              continue;
+            }
+            partial += decoder.decode(bytes);
+          }
+        }
+        return how === "readLine" ? got : partial.split("\n").slice(0, -1);
+      }));
+      assertEquals(got, lines, `${how} cut short after ${timeout} ms`);
+      assertGreater(
+        timeouts,
+        0,
+        `${how} with ${timeout} ms: some reads should have been cut short`,
+      );
+    }
+  }
+  await assertNoUnhandled();
+});
+
+Deno.test("sockets: recv() and recvInto() cut short by moveOnAfter() over and over lose no byte of a trickling peer", async () => {
+  const message = pattern(3000, 17);
+  const received = new Map<string, Uint8Array>();
+  for (const how of ["recv", "recvInto"] as const) {
+    let timeouts = 0;
+    const got = await loopTest(function* () {
+      const server = aiosocket();
+      using _server = server;
+      yield* server.bind({ hostname: "127.0.0.1", port: 0 });
+      yield* server.listen();
+      return yield* taskGroup(function* (group) {
+        const client = aiosocket();
+        group.spawn(function* () {
+          using _ = client;
+          yield* client.connect(server.localAddr);
+          client.setNoDelay(true);
+          for (let at = 0; at < message.length; at += 100) {
+            yield* client.sendAll(message.subarray(at, at + 100));
+            yield* sleep(1);
+          }
+        }());
+        using conn = yield* server.accept();
+        const parts: Uint8Array[] = [];
+        const buffer = new Uint8Array(64);
+        for (;;) {
+          const data = how === "recv" ? yield* moveOnAfter(conn.recv(64), 0.5) : yield* moveOnAfter(
+            function* () {
+              const n = yield* conn.recvInto(buffer);
+              return buffer.slice(0, n);
+            }(),
+            0.5,
+          );
+          if (data === undefined) {
+            timeouts++;
+            continue;
+          }
+          if (data.length === 0) break;
+          parts.push(data);
+        }
+        received.set(how, concat(parts));
+      });
+    }, { virtualTime: false })().then(() => received.get(how)!);
+    assertEquals(got, message, `${how}: every byte, in order`);
+    assertGreater(timeouts, 0, `${how}: some receives should have been cut short`);
   }
   await assertNoUnhandled();
 });
