@@ -1417,3 +1417,82 @@ Deno.test("sockets: cancelling serve() while 100 clients echo leaves every clien
   assertGreater(cut, 0, "some sessions were cut short by the stop");
   await assertNoUnhandled();
 });
+
+// ---------------------------------------------------------------------------
+// sendAll() cut short at random points, the caller's buffer reused at once
+
+Deno.test("sockets: sendAll()s cut short by deadline() at random points, each buffer overwritten at once: the peer gets a prefix of each, in order, never the overwrite", async () => {
+  const random = prngOf(42);
+  const sizes = [100, 1000, 65_536, 65_537, 200_000, 1 << 20, 4 << 20];
+  const timeouts = [0, 0.1, 1, 5];
+  const rounds = Array.from({ length: 40 }, (_, r) => ({
+    value: 1 + (r % 200), // never 0xee, the overwrite
+    size: sizes[Math.floor(random() * sizes.length)]!,
+    timeout: timeouts[Math.floor(random() * timeouts.length)]!,
+  }));
+  const outcomes: string[] = [];
+  let got: Uint8Array = new Uint8Array(0);
+  await loopTest(function* () {
+    using server = aiosocket();
+    yield* server.bind({ hostname: "127.0.0.1", port: 0 });
+    yield* server.listen();
+    yield* taskGroup(function* (group) {
+      const sender = aiosocket();
+      group.spawn(function* () {
+        using _ = sender;
+        yield* sender.connect(server.localAddr);
+        for (const { value, size, timeout } of rounds) {
+          const buffer = new Uint8Array(size).fill(value);
+          try {
+            yield* deadline(sender.sendAll(buffer), timeout);
+            outcomes.push("sent");
+          } catch (error) {
+            if ((error as Error).name !== "TimeoutError") {
+              outcomes.push(`stopped: ${(error as Error).message}`);
+              return; // the socket closed itself to get Deno to let go of a held write
+            }
+            outcomes.push("cut");
+          }
+          buffer.fill(0xee); // the caller reuses its memory at once
+        }
+        yield* sender.shutdown();
+      }());
+      using conn = yield* server.accept();
+      const parts: Uint8Array[] = [];
+      for (let data; (data = yield* conn.recv(65_536)).length > 0;) {
+        parts.push(data);
+        if (random() < 0.2) yield* sleep(random() * 3); // a slow reader, now and then
+      }
+      got = concat(parts);
+    });
+  }, { virtualTime: false, timeout: 20_000 })();
+  // Runs of each round's value, in order, none longer than its round, whole when sent.
+  let at = 0;
+  for (let r = 0; r < outcomes.length; r++) {
+    const { value, size } = rounds[r]!;
+    let run = 0;
+    while (at < got.length && got[at] === value) {
+      at++;
+      run++;
+    }
+    const outcome = outcomes[r]!;
+    const where = `round ${r} (${size} bytes, ${outcome})`;
+    assert(run <= size, `${where}: ${run} bytes`);
+    if (outcome === "sent") assertEquals(run, size, where);
+  }
+  assertEquals(at, got.length, `byte ${at} is ${got[at]}: not the prefix of any round, in order`);
+  assert(outcomes.includes("cut") && outcomes.includes("sent"), outcomes.join(", "));
+  await assertNoUnhandled();
+});
+
+/** mulberry32, for the random rounds above. */
+function prngOf(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
