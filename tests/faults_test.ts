@@ -24,6 +24,7 @@ import {
   CancelledError,
   type Coroutine,
   deadline,
+  Event,
   fromPromise,
   gatherSettled,
   Loop,
@@ -390,12 +391,36 @@ Deno.test(
 const SESSION_OPTIONS = { maxChunk: 700, latency: 1, bufferSize: 1500 };
 const SESSION_MESSAGE = pattern(6000, 7);
 
+/** The echo of the handler: with recv() and sendAll(), or through a StreamReader and a StreamWriter. */
+const HANDLERS = {
+  "recv/sendAll": echo,
+  "StreamReader/StreamWriter": function* (
+    conn: ByteStream,
+    stats: { received: number; sent: number },
+  ): Coroutine<void> {
+    const reader = new StreamReader(conn);
+    const writer = new StreamWriter(conn, { highWaterMark: 2048 });
+    for (let data; (data = yield* reader.read(1024)).length > 0;) {
+      stats.received += data.length;
+      writer.write(data);
+      if (writer.buffered >= 2048) {
+        const n = writer.buffered;
+        yield* writer.drain();
+        stats.sent += n;
+      }
+    }
+    const n = writer.buffered;
+    yield* writer.close();
+    stats.sent += n;
+  },
+};
+
 /**
  * One echo session over memory streams, its suspensions counted across the
  * handler and the client's two tasks; the task making the `target`-th one is
  * cancelled there (0: none). Returns the count and what each side saw.
  */
-function* cancelledSession(target: number): Coroutine<{
+function* cancelledSession(target: number, kind: keyof typeof HANDLERS): Coroutine<{
   count: number;
   landed: string | null;
   session: Session;
@@ -409,7 +434,7 @@ function* cancelledSession(target: number): Coroutine<{
       function* () {
         using _ = conn;
         try {
-          yield* canceller.wrap("handler", () => serverTask, echo(conn, handler));
+          yield* canceller.wrap("handler", () => serverTask, HANDLERS[kind](conn, handler));
           handler.ended = "returned";
         } catch (error) {
           handler.ended = (error as Error).name;
@@ -427,52 +452,61 @@ function* cancelledSession(target: number): Coroutine<{
   return { count: canceller.count, landed: canceller.landed, session, handler };
 }
 
-Deno.test("memory: a cancellation landed at each suspension point of an echo session in turn", async () => {
-  const loop = () => new Loop({ virtualTime: true });
-  const baseline = await loop().runTask(cancelledSession(0));
-  assertEquals(baseline.session.errors, []);
-  assertEquals(baseline.session.got, SESSION_MESSAGE);
-  assertEquals(baseline.handler.ended, "returned");
-  const n = baseline.count;
-  assertGreater(n, 10, "an echo session with fragments, latency and back-pressure suspends often");
-  const landed = new Set<string>();
-  for (let k = 1; k <= n; k++) {
-    const run = await loop().runTask(cancelledSession(k));
-    const where = `cancelled at suspension ${k} of ${n} (${run.landed})`;
-    assert(run.landed !== null, `${where}: the cancellation should land`);
-    landed.add(run.landed);
-    const { session, handler } = run;
-    // Acknowledged bytes are exact: the client got a prefix of what it sent,
-    // at least what the handler saw go out whole, at most what it received.
-    assertPrefix(session.got, SESSION_MESSAGE, where);
-    if (session.complete) {
-      assert(
-        session.got.length >= handler.sent,
-        `${where}: read to the end ${session.got.length} bytes, fewer than the ${handler.sent} sent`,
-      );
-    }
-    assert(session.got.length <= handler.received, `${where}: got more than the handler received`);
-    assert(
-      handler.received <= session.sent + 1000,
-      `${where}: the handler received more than was sent`,
+for (const kind of Object.keys(HANDLERS) as (keyof typeof HANDLERS)[]) {
+  Deno.test(`memory: a cancellation landed at each suspension point of an echo session in turn (${kind})`, async () => {
+    const loop = () => new Loop({ virtualTime: true });
+    const baseline = await loop().runTask(cancelledSession(0, kind));
+    assertEquals(baseline.session.errors, []);
+    assertEquals(baseline.session.got, SESSION_MESSAGE);
+    assertEquals(baseline.handler.ended, "returned");
+    const n = baseline.count;
+    assertGreater(
+      n,
+      10,
+      "an echo session with fragments, latency and back-pressure suspends often",
     );
-    if (run.landed === "handler") {
-      assertEquals(handler.ended, "CancelledError", where);
-      assert(session.complete, `${where}: the client should read to the end of the stream`);
-    } else {
+    const landed = new Set<string>();
+    for (let k = 1; k <= n; k++) {
+      const run = await loop().runTask(cancelledSession(k, kind));
+      const where = `cancelled at suspension ${k} of ${n} (${run.landed})`;
+      assert(run.landed !== null, `${where}: the cancellation should land`);
+      landed.add(run.landed);
+      const { session, handler } = run;
+      // Acknowledged bytes are exact: the client got a prefix of what it sent,
+      // at least what the handler saw go out whole, at most what it received.
+      assertPrefix(session.got, SESSION_MESSAGE, where);
+      if (session.complete) {
+        assert(
+          session.got.length >= handler.sent,
+          `${where}: read to the end ${session.got.length} bytes, fewer than the ${handler.sent} sent`,
+        );
+      }
       assert(
-        handler.ended === "returned" || handler.ended === "BrokenPipe" ||
-          handler.ended === "ConnectionReset",
-        `${where}: the handler ended with ${handler.ended}`,
+        session.got.length <= handler.received,
+        `${where}: got more than the handler received`,
       );
+      assert(
+        handler.received <= session.sent + 1000,
+        `${where}: the handler received more than was sent`,
+      );
+      if (run.landed === "handler") {
+        assertEquals(handler.ended, "CancelledError", where);
+        assert(session.complete, `${where}: the client should read to the end of the stream`);
+      } else {
+        assert(
+          handler.ended === "returned" || handler.ended === "BrokenPipe" ||
+            handler.ended === "ConnectionReset",
+          `${where}: the handler ended with ${handler.ended}`,
+        );
+      }
+      for (const error of session.errors) {
+        assert(error instanceof CancelledError || isPeerGone(error), `${where}: ${error}`);
+      }
     }
-    for (const error of session.errors) {
-      assert(error instanceof CancelledError || isPeerGone(error), `${where}: ${error}`);
-    }
-  }
-  assertEquals([...landed].sort(), ["client receiver", "client sender", "handler"]);
-  await assertNoUnhandled();
-});
+    assertEquals([...landed].sort(), ["client receiver", "client sender", "handler"]);
+    await assertNoUnhandled();
+  });
+}
 
 // ---------------------------------------------------------------------------
 // Real sockets through serve()
@@ -1496,3 +1530,110 @@ function prngOf(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+// ---------------------------------------------------------------------------
+// serve() itself cancelled at each of its suspensions in turn
+
+/**
+ * A client turned away by a server that has stopped: refused, or, right
+ * after serve() returned, reset (the listener's socket stays bound until
+ * Deno's pending accept settles, a host turn later: a finding, pinned in
+ * tests/_pending_faults_test.ts, that should be a refusal).
+ */
+function isRefused(error: unknown): boolean {
+  return error instanceof Deno.errors.ConnectionRefused ||
+    error instanceof Deno.errors.ConnectionReset;
+}
+
+/**
+ * One run: serve() in a task of its own, its suspensions counted, cancelled
+ * at the `target`-th (0: by its group after three clients). Three clients
+ * echo one after the other meanwhile. Returns the count and what each
+ * client saw: "whole", "cut" (an exact prefix) or "refused".
+ */
+function* cancelledServe(target: number): Coroutine<{ count: number; clients: string[] }> {
+  const canceller = new Canceller(target);
+  const clients: string[] = [];
+  const message = pattern(100_000, 23);
+  yield* taskGroup(function* (group) {
+    let addr: Deno.NetAddr | null = null;
+    const listening = new Event();
+    const server: Task<void> = group.spawn(function* () {
+      try {
+        yield* canceller.wrap(
+          "serve",
+          () => server,
+          serve({
+            port: 0,
+            onListen: (a) => {
+              addr = a;
+              listening.set();
+            },
+          }, echo),
+        );
+      } finally {
+        listening.set(); // also when it ends before it listened
+      }
+    }());
+    yield* listening.wait();
+    if (addr === null) {
+      assert(server.done || target > 0);
+      return;
+    }
+    const port = (addr as Deno.NetAddr).port;
+    for (let i = 0; i < 3; i++) {
+      const client = aiosocket();
+      try {
+        yield* client.connect({ hostname: "127.0.0.1", port });
+      } catch (error) {
+        client.close();
+        assert(isRefused(error), String(error));
+        assert(server.done, "refused only once serve() has ended");
+        clients.push("refused");
+        continue;
+      }
+      const session = yield* echoClient(client, message, 8192);
+      assertPrefix(session.got, message, `client ${i}`);
+      for (const error of session.errors) assert(isPeerGone(error), `client ${i}: ${error}`);
+      clients.push(session.got.length === message.length ? "whole" : "cut");
+    }
+    if (target === 0) server.cancel();
+    try {
+      yield* server;
+    } catch (error) {
+      assert(error instanceof CancelledError, String(error));
+    }
+    assert(server.cancelled, "serve() ends by its cancellation");
+    // Stopped: the port takes no new client.
+    const late = aiosocket();
+    try {
+      yield* late.connect({ hostname: "127.0.0.1", port });
+      fail("a client connected after serve() ended");
+    } catch (error) {
+      assert(isRefused(error), String(error));
+    } finally {
+      late.close();
+    }
+  });
+  return { count: canceller.count, clients };
+}
+
+Deno.test("sockets: serve() cancelled at each of its own suspensions in turn stops, closes every connection and refuses new clients", async () => {
+  const results: { count: number; clients: string[] }[] = [];
+  const once = (target: number) =>
+    loopTest(function* () {
+      results.push(yield* cancelledServe(target));
+    }, { virtualTime: false })();
+  await once(0);
+  const baseline = results.pop()!;
+  assertEquals(baseline.clients, ["whole", "whole", "whole"]);
+  assertGreater(baseline.count, 2);
+  const n = Math.min(baseline.count, 40);
+  for (let k = 1; k <= n; k++) {
+    await once(k);
+    const { clients } = results.pop()!;
+    const seen = clients.join(",");
+    assert(/^(whole,)*(cut,)?(refused,)*$/.test(`${seen},`.replace(/^,$/, "")), `k=${k}: ${seen}`);
+  }
+  await assertNoUnhandled();
+});
