@@ -1637,3 +1637,51 @@ Deno.test("sockets: serve() cancelled at each of its own suspensions in turn sto
   }
   await assertNoUnhandled();
 });
+
+// ---------------------------------------------------------------------------
+// A peer that sends a line longer than the reader's limit
+
+Deno.test("sockets: a peer that sends 1 MiB with no newline to a line handler: LimitOverrunError goes to onError, the server goes on", async () => {
+  const errors: unknown[] = [];
+  await loopTest(() =>
+    taskGroup(function* (group) {
+      const addr = yield* group.start<Deno.NetAddr>((ready) =>
+        serve(
+          { port: 0, onListen: ready, onError: (error) => errors.push(error) },
+          function* (conn) {
+            const reader = new StreamReader(conn, { limit: 4096 });
+            const writer = new StreamWriter(conn);
+            for (let line; (line = yield* reader.readLine()) !== null;) {
+              writer.write(`${line.length}\n`);
+              yield* writer.drain();
+            }
+            yield* writer.close();
+          },
+        )
+      );
+      {
+        using flood = aiosocket();
+        yield* flood.connect(addr);
+        try {
+          yield* flood.sendAll(new Uint8Array(1 << 20).fill(0x61)); // no newline
+          yield* flood.shutdown();
+          while ((yield* flood.recv(65536)).length > 0); // the server closes it
+        } catch (error) {
+          assert(isPeerGone(error), String(error)); // closed with our bytes unread: a reset
+        }
+      }
+      using client = aiosocket();
+      yield* client.connect(addr);
+      yield* client.sendAll(new TextEncoder().encode("hello\nworld!\n"));
+      yield* client.shutdown();
+      const reader = new StreamReader(client);
+      assertEquals([yield* reader.readLine(), yield* reader.readLine(), yield* reader.readLine()], [
+        "5",
+        "6",
+        null,
+      ]);
+      group.cancel();
+    }), { virtualTime: false })();
+  assertEquals(names(errors), ["LimitOverrunError"]);
+  await assertNoUnhandled();
+});
