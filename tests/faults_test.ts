@@ -7,8 +7,13 @@
  * large buffer, one that never reads (the server's `sendAll` is bounded by a
  * `deadline`, then the server goes on), one that trickles a byte at a time,
  * ones that connect and vanish; a cancellation landed at every suspension
- * point of an echo session in turn; and `serve()` in a subprocess with
- * `ulimit -n 64`, against more connections than it has descriptors.
+ * point of an echo session in turn (and of `serve()` itself); `serve()` in a
+ * subprocess with `ulimit -n 64`, against more connections than it has
+ * descriptors. Then: TLS peers that stall or vanish in the handshake,
+ * `maxConnections` slots held by peers that reset, `serve()` stopped under
+ * load and with handlers blocked, reads and `sendAll()`s cut short by
+ * timeouts (nothing lost, nothing of the caller's reused buffer sent), and a
+ * peer that floods a line handler past its limit.
  *
  * Each test checks: no crash, no unhandled rejection (a listener on
  * `unhandledrejection`), no leaked resource (run it under the sanitizers),
