@@ -906,6 +906,9 @@ export class Task<T> implements Awaitable<T> {
   #fiber: Fiber;
 
   private constructor(fiber: Fiber) {
+    if (!(fiber instanceof Fiber)) {
+      throw new TypeError("new Task(): tasks are made by Loop.addTask() and TaskGroup.spawn()");
+    }
     this.#fiber = fiber;
   }
   static {

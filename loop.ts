@@ -172,8 +172,12 @@ export class Loop {
     task: Awaitable<T> | Iterator<unknown, T, unknown> | PromiseLike<T>,
     options: TaskOptions = {},
   ): Task<T> {
-    const { name, signal } = checkTaskOptions("Loop.addTask(task, options)", options);
-    return this.#kernel.spawn(iteratorOf("Loop.addTask(task)", "task", task), name, signal)
+    return this.#add("Loop.addTask", task, options);
+  }
+
+  #add<T>(where: string, task: unknown, options: TaskOptions): Task<T> {
+    const { name, signal } = checkTaskOptions(`${where}(task, options)`, options);
+    return this.#kernel.spawn(iteratorOf(`${where}(task)`, "task", task), name, signal)
       .handle as Task<T>;
   }
 
@@ -303,7 +307,7 @@ export class Loop {
     if (this.#kernel.running) {
       throw new Error("Loop.runTask(): this loop is already running");
     }
-    const added = this.addTask(task, options);
+    const added = this.#add<T>("Loop.runTask", task, options ?? {});
     await this.run();
     return added.result();
   }

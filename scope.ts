@@ -31,7 +31,7 @@ import {
   type Awaitable,
   claim,
   type Coroutine,
-  type Group,
+  Group,
   iteratorOf,
   joinOrCancel,
   runGroup,
@@ -72,6 +72,9 @@ export class TaskGroup {
 
   /** Made by `taskGroup()` only. */
   private constructor(group: Group) {
+    if (!(group instanceof Group)) {
+      throw new TypeError("new TaskGroup(): task groups are made by taskGroup(body)");
+    }
     this.#group = group;
   }
   static {

@@ -59,7 +59,7 @@
  */
 
 import { type Awaitable, CancelledError, type Coroutine } from "./loop.ts";
-import { taskGroup } from "./scope.ts";
+import { shield, taskGroup } from "./scope.ts";
 import { Semaphore } from "./sync.ts";
 import { type AIOSocket, aiosocket, type Transport } from "./socket.ts";
 import { checkCount, show } from "./_validate.ts";
@@ -341,6 +341,9 @@ function* run<T extends Transport>(config: Config<T>, handler: Handler<T>): Coro
       } finally {
         stopping = true;
         listener.close(); // refuse new clients while the handlers unwind
+        // The port is free once an accept in flight has ended; a second
+        // cancel() must not cut that short, or serve() returns with it bound.
+        yield* shield(listener.waitClosed());
       }
     });
   } finally {

@@ -378,6 +378,11 @@ export class AIOSocket<T extends Transport = Transport> implements Disposable {
   #writers: WaitQueue = new WaitQueue(() => "AIOSocket.waitWritable()", true);
 
   private constructor(transport: T, conn: Deno.Conn | null) {
+    if (transport !== "tcp" && transport !== "unix" && transport !== "tls") {
+      throw new TypeError(
+        "new AIOSocket(): sockets are made by aiosocket(), accept() and connect(), not by new",
+      );
+    }
     this.#transport = transport;
     this.#conn = conn;
     this.#tls = transport === "tls";
@@ -1121,6 +1126,44 @@ export class AIOSocket<T extends Transport = Transport> implements Disposable {
     this.#start = this.#end = 0;
     this.#readers.wakeAll();
     this.#writers.wakeAll();
+  }
+
+  /**
+   * After `close()`, parks until the host operations that were in flight when
+   * it closed have settled. For a listener, that is when its port is free
+   * again: Deno frees it only once a pending `accept()` has ended, a turn of
+   * the host's loop after `close()` (asyncio's `Server.wait_closed()`).
+   *
+   * @returns A coroutine to use with `yield*`.
+   * @throws {Error} If the socket is not closed.
+   *
+   * @example Usage
+   * ```ts
+   * import { Loop } from "@boucle/boucle";
+   * import { aiosocket } from "@boucle/boucle/socket";
+   * import { assertRejects } from "@std/assert";
+   *
+   * function* main() {
+   *   const server = aiosocket();
+   *   yield* server.bind({ port: 0 });
+   *   yield* server.listen();
+   *   const { port } = server.localAddr;
+   *   const acceptor = Loop.current.addTask(server.accept());
+   *   yield; // the acceptor parks: an accept() is in flight
+   *   server.close(); // wakes the acceptor with an error saying so
+   *   yield* server.waitClosed();
+   *   Deno.listen({ hostname: "127.0.0.1", port }).close(); // the port is free again
+   *   yield* acceptor; // throws "closed"
+   * }
+   * await assertRejects(() => new Loop().runTask(main()), Error, "closed");
+   * ```
+   */
+  *waitClosed(): Coroutine<void> {
+    if (this.#state !== "closed") {
+      throw new Error("AIOSocket.waitClosed(): the socket is not closed; call close() first");
+    }
+    while (this.#reading) yield this.#readers;
+    while (this.#writing !== null) yield this.#writers;
   }
 
   /**

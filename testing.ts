@@ -230,6 +230,9 @@ export class MemoryStream implements ByteStream, Disposable {
     outgoing: Pipe,
     options: Required<MemoryStreamPairOptions>,
   ) {
+    if (!(incoming instanceof Pipe)) {
+      throw new TypeError("new MemoryStream(): memory streams are made by memoryStreamPair()");
+    }
     this.#name = name;
     this.#in = incoming;
     this.#out = outgoing;
