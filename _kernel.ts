@@ -167,7 +167,7 @@ export class Fiber {
 }
 
 /** The state only some fibers need, kept out of `Fiber` to keep a parked task small. */
-export class FiberExt {
+class FiberExt {
   /** How many cancel scopes are open on the fiber (the depth of the innermost). */
   scopes = 0;
   /**
@@ -1207,7 +1207,7 @@ export interface RunOptions {
  * its own when it comes out (`caught`). Scopes nest; the innermost has the
  * greatest depth.
  */
-export class CancelScope {
+class CancelScope {
   /** Its place in the timer heap while its expiry is set. */
   heapIndex = -1;
   /** The CancelledError of its cancellation, once cancelled. */
@@ -1261,7 +1261,7 @@ export class CancelScope {
  * Opens a cancel scope on the running fiber that expires after `ms` on the
  * loop clock (`0`: at the first suspension, on both clocks; `Infinity`: never).
  */
-export function openScope(where: string, ms: number): CancelScope {
+function openScope(where: string, ms: number): CancelScope {
   const kernel = currentKernel(where);
   const scope = new CancelScope(kernel.current!, where, ms);
   if (ms === 0) scope.cancel();
@@ -1298,7 +1298,7 @@ export function* shieldRun<T>(awaitable: Awaitable<T>): Coroutine<T> {
 }
 
 /** What `TaskGroup.start()` and its child share until the child calls `ready()`. */
-export class StartBox {
+class StartBox {
   /** 0: waiting; 1: ready; 2: the child failed or ended first; 3: it was cancelled first. */
   state = 0;
   value: unknown = undefined;
@@ -1580,7 +1580,7 @@ export function* joinOrCancel<T>(task: Task<T>): Coroutine<T> {
  * second cancel() of the waiting task does not cut the wait short: the caller
  * is already unwinding, and must not end before its children.
  */
-export function* joinQuietly(task: Task<unknown>): Coroutine<void> {
+function* joinQuietly(task: Task<unknown>): Coroutine<void> {
   while (!task.done) {
     try {
       yield* task;
