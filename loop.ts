@@ -17,6 +17,16 @@
  * - A task that joins a cancelled task and lets its `CancelledError` escape
  *   ends cancelled too, and counts as an unobserved failure if nobody joins it:
  *   only a task's own cancellation is never reported.
+ * - A `deadline` whose task received a wider cancellation while it was open
+ *   (its own `cancel()`, an outer scope's expiry) never turns its own expiry
+ *   into a `TimeoutError`: it throws the wider one, even if cleanup code
+ *   swallowed it (asyncio's `uncancel()` rule).
+ * - A Task handed to `gather` or `deadline` is theirs to observe from the
+ *   call on: its error never goes to `run({ onError })`. If it fails while
+ *   they cancel it, that error replaces the cancellation.
+ * - `run({ until })`: the abort cancels every live task at once, from the
+ *   signal's listener (also when a task of the loop aborts it); tasks added
+ *   afterwards run to their end.
  *
  * @module
  */
