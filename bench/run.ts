@@ -26,7 +26,13 @@ import {
 } from "./_common.ts";
 
 const ROOT = new URL("../", import.meta.url);
-const BENCH_FILES = ["switches_bench.ts", "timers_bench.ts", "sync_bench.ts"];
+const BENCH_FILES = [
+  "switches_bench.ts",
+  "timers_bench.ts",
+  "sync_bench.ts",
+  "scope_bench.ts",
+  "submit_bench.ts",
+];
 /** A script that runs longer than this is stopped and reported as failed. */
 const SCRIPT_TIMEOUT_MS = 120_000;
 
