@@ -19,7 +19,6 @@ import {
   type Coroutine,
   deadline,
   DeadlockError,
-  fromPromise,
   gather,
   Loop,
   sleep,
@@ -815,10 +814,6 @@ class Interpreter {
     yield* sleep(ms);
     this.log("stopper", "stop");
     stop.abort();
-    // A known defect, reported: an abort made by a task is seen only when the
-    // loop wakes from the host again, and hangs it if nothing else wakes it.
-    // Waiting on a promise makes it wake.
-    yield* fromPromise(Promise.resolve());
   }
 
   /** Records that `task` holds lock `i` now; returns the key to forget it by. */
