@@ -589,11 +589,10 @@ class Interpreter {
         return;
       case "gather": {
         const n = ctx.spawned++;
-        // Each child first yields, so that gather() is joining it when it ends. A
-        // known defect, reported: under run({ onError }), a Task that fails in its
-        // first step, before gather()'s join parks, goes to onError as well.
+        // gather() claims its Tasks at call time: one that fails in its first
+        // step, before gather() joins it, is gather()'s, never onError's.
         const tasks = op.children.map((ops, i) =>
-          this.handOver(ctx, `${name}/G${n}.${i}`, [{ op: "yield" }, ...ops]).task
+          this.handOver(ctx, `${name}/G${n}.${i}`, ops).task
         );
         yield* gather(...tasks);
         this.log(name, "gathered");
