@@ -1,164 +1,85 @@
 // Copyright 2026 the boucle authors. MIT license.
 /**
- * A line protocol tested over memory streams (testing.ts), with no socket:
- * the chat server's line handling, under every fragmentation (`maxChunk`),
- * latency and back-pressure (`bufferSize`), on virtual time.
+ * The chat server's protocol tested over memory streams (testing.ts), with
+ * no socket: the real handler, `chatRoom()` of `examples/chat.ts`, under
+ * every fragmentation (`maxChunk`), latency and back-pressure
+ * (`bufferSize`), on virtual time. Each connection is served as `serve()`
+ * would: `room.session(conn, peer)`, then the connection is closed.
  *
- * `examples/chat.ts` is a script (it serves as soon as it is imported), so
- * its per-connection handler is restated here over `ByteStream`, line for
- * line the same rules: a client sends its name, then lines; each line goes
- * to every other client as `name: line`, joins and departures as
+ * The rules: a client gets a welcome, sends its name, then lines; each line
+ * goes to every other client as `name: line`, joins and departures as
  * `* name joined` / `* name left`; a line longer than the limit gets its
  * sender told why and dropped; a client that ends mid-line is let go, its
- * half line unsent, and one whose connection fails (a reset) is let go as
- * lost. One thing is added so that a client knows it is in the room: the
- * server answers the name with `* you are name; n others here`.
+ * half line unsent; one whose connection fails (a reset) is let go as lost;
+ * one that sends no name never joins the room. The server says nothing to
+ * the client when it joins, so a test knows a client is in from the
+ * server's log (`name joined from peer`).
  *
  * 100 generated scenarios: bob joins, then alice joins and sends random
  * lines (from a seeded PRNG) in random pieces, then ends her stream; bob
- * leaves when he sees her go. What each side receives is checked against
- * what the rules say. One scenario's full event log, with the loop's time,
- * is checked to be the same 20 runs in a row; two hand-written ones cover a
- * reset and a client that leaves before its name.
+ * leaves when he sees her go. What each side receives, and the server's
+ * log, is checked against what the rules say. One scenario's full event
+ * log, with the loop's time, is checked to be the same 20 runs in a row;
+ * hand-written ones cover a reset, a client that leaves before its name,
+ * an empty name, and a client dropped for not reading.
  */
 import { assertEquals } from "@std/assert";
-import { CancelledError, type Coroutine, gather, Loop } from "../loop.ts";
-import { moveOnAfter, taskGroup } from "../scope.ts";
-import {
-  type ByteStream,
-  IncompleteReadError,
-  LimitOverrunError,
-  StreamReader,
-  StreamWriter,
-} from "../stream.ts";
+import { type Coroutine, gather, Loop } from "../loop.ts";
+import { type ByteStream, StreamReader, StreamWriter } from "../stream.ts";
 import { Event } from "../sync.ts";
-import { loopTest, memoryStreamPair, type MemoryStreamPairOptions } from "../testing.ts";
+import {
+  loopTest,
+  memoryStreamPair,
+  type MemoryStreamPairOptions,
+  waitAllTasksBlocked,
+} from "../testing.ts";
+import { type ChatRoom, chatRoom } from "../examples/chat.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 // ---------------------------------------------------------------------------
-// The handler under test: examples/chat.ts's session, over any ByteStream
+// The server under test: examples/chat.ts's room, one session per connection
 
-/** One connected, named client. */
-interface Member {
-  readonly name: string;
-  readonly writer: StreamWriter;
-  /** Set when the writer has something to drain. */
-  readonly wake: Event;
-}
+/** A chat room, its log, and a way to wait until a client has joined. */
+class Server {
+  readonly room: ChatRoom;
+  /** The room's log lines, as chat.ts would print them. */
+  readonly lines: string[] = [];
+  readonly #joined = new Map<string, Event>();
 
-/** The clients of one server, and its log (the lines chat.ts prints). */
-class Room {
-  readonly members: Set<Member> = new Set();
-  readonly limit: number;
-  readonly #log: (line: string) => void;
-
-  constructor(limit: number, log: (line: string) => void) {
-    this.limit = limit;
-    this.#log = log;
+  /** `limit` and `backlog` as in `chatRoom()`; each log line also goes to `log` with the loop's time. */
+  constructor(log: string[], limit: number, backlog = 1 << 20) {
+    this.room = chatRoom({
+      limit,
+      backlog,
+      log: (line) => {
+        this.lines.push(line);
+        log.push(`${Loop.current.time()} server: ${line}`);
+        const joined = / joined from /.exec(line);
+        if (joined !== null) this.#event(line.slice(0, joined.index)).set();
+      },
+    });
   }
 
-  log(line: string): void {
-    this.#log(line);
+  #event(name: string): Event {
+    let event = this.#joined.get(name);
+    if (event === undefined) this.#joined.set(name, event = new Event({ name: `${name} joined` }));
+    return event;
   }
 
-  /** Sends `text` to every member but `from`. */
-  broadcast(from: Member | null, text: string): void {
-    for (const member of this.members) {
-      if (member === from) continue;
-      member.writer.write(text);
-      member.wake.set();
-    }
+  /** Waits until the room has logged `name` joining. */
+  *joined(name: string): Coroutine<void> {
+    yield* this.#event(name).wait();
   }
-}
 
-/** Reads a line within the limit: the line, or why the client is gone. */
-function* readChatLine(
-  reader: StreamReader,
-  limit: number,
-): Coroutine<{ line: string } | { gone: string }> {
-  try {
-    const bytes = yield* reader.readUntil("\n");
-    const end = bytes.length - (bytes.length > 1 && bytes[bytes.length - 2] === 13 ? 2 : 1);
-    return { line: decoder.decode(bytes.subarray(0, end)) };
-  } catch (error) {
-    if (error instanceof IncompleteReadError) {
-      return { gone: error.partial.length > 0 ? "vanished mid-line" : "left" };
-    }
-    if (error instanceof LimitOverrunError) return { gone: `dropped: line over ${limit} bytes` };
-    throw error;
-  }
-}
-
-/** Drains the member's writer each time a broadcast wakes it. */
-function* sender(member: Member): Coroutine<void> {
-  for (;;) {
-    yield* member.wake.wait();
-    member.wake.clear();
-    yield* member.writer.drain();
-  }
-}
-
-/** Tells a client why it is dropped, half-closes, and reads until it closes (1 s at most). */
-function* refuse(reader: StreamReader, writer: StreamWriter, limit: number): Coroutine<void> {
-  writer.write(`! lines must be at most ${limit} bytes: goodbye\n`);
-  yield* moveOnAfter(
-    function* () {
-      yield* writer.close();
-      while ((yield* reader.read(65536)).length > 0);
-    }(),
-    1000,
-  );
-}
-
-/** One connection: its name, then its lines, until it goes; then the connection is closed. */
-function* session(conn: ByteStream, room: Room): Coroutine<void> {
-  const limit = room.limit;
-  const reader = new StreamReader(conn, { limit });
-  const writer = new StreamWriter(conn);
-  try {
-    writer.write(`Welcome! Send your name, then lines of at most ${limit} bytes.\n`);
-    yield* writer.drain();
-    const first = yield* readChatLine(reader, limit);
-    if ("gone" in first) {
-      if (first.gone.startsWith("dropped")) yield* refuse(reader, writer, limit);
-      room.log(`a client ${first.gone} before sending a name`);
-      return;
-    }
-    const member: Member = { name: first.line.trim(), writer, wake: new Event() };
-    writer.write(`* you are ${member.name}; ${room.members.size} others here\n`);
-    yield* writer.drain();
-    room.members.add(member);
-    room.log(`${member.name} joined`);
-    room.broadcast(member, `* ${member.name} joined\n`);
-    let why = "left";
+  /** Serves `conn` as `serve()` does: the room's session, then the connection closed. */
+  *serve(conn: ByteStream, peer: string): Coroutine<void> {
     try {
-      why = yield* taskGroup(function* (group) {
-        group.spawn(sender(member), { name: `${member.name} sender` });
-        try {
-          for (;;) {
-            const next = yield* readChatLine(reader, limit);
-            if ("gone" in next) {
-              if (next.gone.startsWith("dropped")) yield* refuse(reader, writer, limit);
-              return next.gone;
-            }
-            room.broadcast(member, `${member.name}: ${next.line}\n`);
-          }
-        } finally {
-          group.cancel(); // the sender
-        }
-      });
-    } catch (error) {
-      if (error instanceof CancelledError) throw error; // the server stops
-      why = `lost (${error instanceof Error ? error.name : error})`;
+      yield* this.room.session(conn, peer);
     } finally {
-      room.members.delete(member);
-      room.log(`${member.name} ${why}`);
-      room.broadcast(member, `* ${member.name} ${why}\n`);
+      conn.close();
     }
-  } finally {
-    conn.close();
   }
 }
 
@@ -184,6 +105,8 @@ interface Script {
 }
 
 const LIMIT = 16;
+const WELCOME = `Welcome! Send your name, then lines of at most ${LIMIT} bytes.`;
+const GOODBYE = `! lines must be at most ${LIMIT} bytes: goodbye`;
 const ALPHABET = ["a", "b", "z", " ", "\t", "é", "日", "🙂"]; // 1 to 4 bytes each
 
 function randomScript(random: (n: number) => number): Script {
@@ -206,11 +129,7 @@ function randomScript(random: (n: number) => number): Script {
 
 /** What the rules say each side receives, and the server's log. */
 function expected(script: Script): { alice: string[]; bob: string[]; server: string[] } {
-  const bob = [
-    `Welcome! Send your name, then lines of at most ${LIMIT} bytes.`,
-    "* you are bob; 0 others here",
-    "* alice joined",
-  ];
+  const bob = [WELCOME, "* alice joined"];
   let why: string | null = null;
   for (const { text, ending } of script.lines) {
     if (encoder.encode(text + ending).length - 1 > LIMIT) {
@@ -224,12 +143,13 @@ function expected(script: Script): { alice: string[]; bob: string[]; server: str
   }
   why ??= "left";
   bob.push(`* alice ${why}`);
-  const alice = [
-    `Welcome! Send your name, then lines of at most ${LIMIT} bytes.`,
-    "* you are alice; 1 others here",
-  ];
-  if (why.startsWith("dropped")) alice.push(`! lines must be at most ${LIMIT} bytes: goodbye`);
-  return { alice, bob, server: ["bob joined", "alice joined", `alice ${why}`, "bob left"] };
+  const alice = [WELCOME];
+  if (why.startsWith("dropped")) alice.push(GOODBYE);
+  return {
+    alice,
+    bob,
+    server: ["bob joined from peer 1", "alice joined from peer 2", `alice ${why}`, "bob left"],
+  };
 }
 
 /** Reads lines until end of stream, logging each with the loop's time. */
@@ -248,8 +168,10 @@ function* readAll(
 
 /**
  * Runs one scenario: a server session per client over a memory stream pair
- * each, bob joining first, alice sending `script` in pieces of 1 to 8 bytes.
- * Returns what each side received; `log` gets every event with its time.
+ * each, bob (peer 1) joining first, alice (peer 2) sending `script` in
+ * pieces of 1 to 8 bytes once the server has logged bob's join. Returns
+ * what each side received and the server's log; `log` gets every event
+ * with its time.
  */
 function* chat(
   script: Script,
@@ -258,14 +180,9 @@ function* chat(
   log: string[],
 ): Coroutine<{ alice: string[]; bob: string[]; server: string[] }> {
   const random = prng(seed ^ 0x9e3779b9); // the pieces' sizes
-  const server: string[] = [];
-  const room = new Room(LIMIT, (line) => {
-    server.push(line);
-    log.push(`${Loop.current.time()} server: ${line}`);
-  });
+  const server = new Server(log, LIMIT);
   const [bobEnd, bobConn] = memoryStreamPair(options);
   const [aliceEnd, aliceConn] = memoryStreamPair(options);
-  const bobIn = new Event({ name: "bob is in" });
   const got = { alice: [] as string[], bob: [] as string[] };
 
   function* bob(): Coroutine<void> {
@@ -274,9 +191,6 @@ function* chat(
     got.bob.push((yield* reader.readLine())!); // welcome
     writer.write("bob\n");
     yield* writer.drain();
-    got.bob.push((yield* reader.readLine())!); // ack
-    log.push(`${Loop.current.time()} bob is in`);
-    bobIn.set();
     for (let line; (line = yield* reader.readLine()) !== null;) {
       got.bob.push(line);
       log.push(`${Loop.current.time()} bob got ${JSON.stringify(line)}`);
@@ -287,13 +201,11 @@ function* chat(
   }
 
   function* alice(): Coroutine<void> {
-    yield* bobIn.wait();
+    yield* server.joined("bob");
     const reader = new StreamReader(aliceEnd);
     got.alice.push((yield* reader.readLine())!); // welcome
-    yield* aliceEnd.sendAll(encoder.encode("alice\n"));
-    got.alice.push((yield* reader.readLine())!); // ack
     const bytes = encoder.encode(
-      script.lines.map(({ text, ending }) => text + ending).join("") + script.tail,
+      "alice\n" + script.lines.map(({ text, ending }) => text + ending).join("") + script.tail,
     );
     function* send(): Coroutine<void> {
       for (let at = 0; at < bytes.length;) {
@@ -307,8 +219,8 @@ function* chat(
     aliceEnd.close();
   }
 
-  yield* gather(session(bobConn, room), session(aliceConn, room), bob(), alice());
-  return { ...got, server };
+  yield* gather(server.serve(bobConn, "peer 1"), server.serve(aliceConn, "peer 2"), bob(), alice());
+  return { ...got, server: server.lines };
 }
 
 // ---------------------------------------------------------------------------
@@ -356,33 +268,33 @@ Deno.test("a chat scenario over maxChunk 1, latency 5 and bufferSize 4 gives the
   }
   for (const log of logs) assertEquals(log, logs[0]);
   assertEquals(logs[0], [
-    "115 server: bob joined", // each byte of the welcome waits for room in a 4-byte buffer
-    "120 bob is in",
-    "235 server: alice joined",
-    "245 alice sent 8 bytes",
-    "250 alice sent 3 bytes",
-    '255 bob got "* alice joined"',
-    "260 alice sent 6 bytes",
-    "260 alice sent 2 bytes",
-    "265 alice sent 3 bytes",
-    "265 alice sent 2 bytes",
-    '270 bob got "alice: hi"',
-    "275 alice sent 8 bytes",
-    "280 alice sent 1 bytes",
-    "280 alice sent 3 bytes",
-    '290 bob got "alice: 日本 🙂"',
-    "290 alice sent 6 bytes",
-    "300 alice sent 7 bytes",
-    "305 alice sent 5 bytes",
-    '320 bob got "alice: aaaaaaaaaaaaaaaa"',
-    "355 alice sent 4 bytes",
-    '360 alice got "! lines must be at most 16 bytes: goodbye"',
-    "360 alice end of stream", // the server half-closed; alice is still sending
-    "360 alice sent 4 bytes",
-    "365 server: alice dropped: line over 16 bytes", // alice's end of stream reached it
-    '410 bob got "* alice dropped: line over 16 bytes"',
-    "410 server: bob left",
-    "410 bob end of stream",
+    "80 server: bob joined from peer 1", // each byte of the welcome waits for room in a 4-byte buffer
+    "155 alice sent 8 bytes", // her name and more, once she has read her welcome
+    "160 server: alice joined from peer 2",
+    "160 alice sent 3 bytes",
+    "170 alice sent 6 bytes",
+    "170 alice sent 2 bytes",
+    "175 alice sent 3 bytes",
+    "175 alice sent 2 bytes",
+    '180 bob got "* alice joined"',
+    "185 alice sent 8 bytes",
+    "190 alice sent 1 bytes",
+    "190 alice sent 3 bytes",
+    '195 bob got "alice: hi"',
+    "200 alice sent 6 bytes",
+    "210 alice sent 7 bytes",
+    '215 bob got "alice: 日本 🙂"',
+    "215 alice sent 5 bytes",
+    "220 alice sent 4 bytes",
+    '245 bob got "alice: aaaaaaaaaaaaaaaa"',
+    '275 alice got "! lines must be at most 16 bytes: goodbye"',
+    "275 alice end of stream", // the server half-closed; alice is still sending
+    "275 alice sent 7 bytes",
+    "275 alice sent 3 bytes",
+    "280 server: alice dropped: line over 16 bytes", // alice's end of stream reached it
+    '325 bob got "* alice dropped: line over 16 bytes"',
+    "325 server: bob left",
+    "325 bob end of stream",
   ]);
 });
 
@@ -396,18 +308,19 @@ Deno.test(
   "a client whose connection resets mid-line is let go as lost, and the room hears it",
   loopTest(function* (loop) {
     const log: string[] = [];
-    const room = new Room(LIMIT, (line) => log.push(`${loop.time()} server: ${line}`));
+    const server = new Server(log, LIMIT);
     const [bob, bobConn] = memoryStreamPair({ maxChunk: 2, latency: 3 });
     const [alice, aliceConn] = memoryStreamPair({ maxChunk: 2, latency: 3 });
-    const sessions = loop.addTask(gather(session(bobConn, room), session(aliceConn, room)));
+    const sessions = loop.addTask(
+      gather(server.serve(bobConn, "peer 1"), server.serve(aliceConn, "peer 2")),
+    );
     const bobReader = new StreamReader(bob);
     const aliceReader = new StreamReader(alice);
     yield* expectLine(bobReader, "bob", log);
     yield* bob.sendAll(encoder.encode("bob\n"));
-    yield* expectLine(bobReader, "bob", log);
+    yield* server.joined("bob");
     yield* expectLine(aliceReader, "alice", log);
     yield* alice.sendAll(encoder.encode("alice\n"));
-    yield* expectLine(aliceReader, "alice", log);
     yield* expectLine(bobReader, "bob", log);
     yield* alice.sendAll(encoder.encode("hi\n"));
     yield* expectLine(bobReader, "bob", log);
@@ -419,18 +332,16 @@ Deno.test(
     yield* sessions;
     bob.close();
     assertEquals(log, [
-      `3 bob got "Welcome! Send your name, then lines of at most ${LIMIT} bytes."`,
-      "6 server: bob joined",
-      '9 bob got "* you are bob; 0 others here"',
-      `9 alice got "Welcome! Send your name, then lines of at most ${LIMIT} bytes."`, // there at 3
-      "12 server: alice joined",
-      '15 alice got "* you are alice; 1 others here"',
-      '15 bob got "* alice joined"',
-      '21 bob got "alice: hi"',
-      "21 server: alice lost (ConnectionReset)", // a reset is seen at once, by the next recv()
-      '24 bob got "* alice lost (ConnectionReset)"',
-      "24 server: bob left", // with no bytes in flight, end of stream arrives at once
-      "24 bob got null",
+      `3 bob got "${WELCOME}"`,
+      "6 server: bob joined from peer 1",
+      `6 alice got "${WELCOME}"`, // there at 3, read once bob is in
+      "9 server: alice joined from peer 2",
+      '12 bob got "* alice joined"',
+      '18 bob got "alice: hi"',
+      "18 server: alice lost (ConnectionReset)", // a reset is seen at once, by the next recv()
+      '21 bob got "* alice lost (ConnectionReset)"',
+      "21 server: bob left", // with no bytes in flight, end of stream arrives at once
+      "21 bob got null",
     ]);
   }),
 );
@@ -439,20 +350,120 @@ Deno.test(
   "a client that leaves before sending a name never joins the room",
   loopTest(function* (loop) {
     const log: string[] = [];
-    const room = new Room(LIMIT, (line) => log.push(`${loop.time()} server: ${line}`));
+    const server = new Server(log, LIMIT);
+    const [bob, bobConn] = memoryStreamPair({ maxChunk: 1, latency: 2 });
     const [client, conn] = memoryStreamPair({ maxChunk: 1, latency: 2 });
-    const handler = loop.addTask(session(conn, room));
+    const bobSession = loop.addTask(server.serve(bobConn, "peer 1"));
+    const bobReader = new StreamReader(bob);
+    yield* expectLine(bobReader, "bob", log);
+    yield* bob.sendAll(encoder.encode("bob\n"));
+    yield* server.joined("bob");
+    const handler = loop.addTask(server.serve(conn, "peer 2"));
     const reader = new StreamReader(client);
     yield* expectLine(reader, "client", log);
     yield* client.shutdown();
     yield* expectLine(reader, "client", log);
     yield* handler;
     client.close();
-    assertEquals(room.members.size, 0);
+    yield* bob.shutdown();
+    yield* expectLine(bobReader, "bob", log); // no "* peer 2 ..." before the end
+    yield* bobSession;
+    bob.close();
     assertEquals(log, [
-      `2 client got "Welcome! Send your name, then lines of at most ${LIMIT} bytes."`,
-      "2 server: a client left before sending a name", // end of stream takes no latency
-      "2 client got null",
+      `2 bob got "${WELCOME}"`,
+      "4 server: bob joined from peer 1",
+      `6 client got "${WELCOME}"`,
+      "6 server: peer 2 left before sending a name", // end of stream takes no latency
+      "6 client got null",
+      "6 server: bob left",
+      "6 bob got null",
+    ]);
+  }),
+);
+
+Deno.test(
+  "a client that sends an empty name is called by its peer",
+  loopTest(function* (loop) {
+    const log: string[] = [];
+    const server = new Server(log, LIMIT);
+    const [bob, bobConn] = memoryStreamPair({ maxChunk: 3, latency: 1 });
+    const [anon, anonConn] = memoryStreamPair({ maxChunk: 3, latency: 1 });
+    const sessions = loop.addTask(
+      gather(server.serve(bobConn, "peer 1"), server.serve(anonConn, "peer 2")),
+    );
+    const bobReader = new StreamReader(bob);
+    const anonReader = new StreamReader(anon);
+    yield* expectLine(bobReader, "bob", log);
+    yield* bob.sendAll(encoder.encode("bob\n"));
+    yield* server.joined("bob");
+    yield* expectLine(anonReader, "anon", log);
+    yield* anon.sendAll(encoder.encode(" \t\r\nhi\n"));
+    yield* expectLine(bobReader, "bob", log);
+    yield* expectLine(bobReader, "bob", log);
+    yield* anon.shutdown();
+    yield* expectLine(bobReader, "bob", log);
+    yield* expectLine(anonReader, "anon", log);
+    yield* bob.shutdown();
+    yield* expectLine(bobReader, "bob", log);
+    yield* sessions;
+    bob.close();
+    anon.close();
+    assertEquals(log, [
+      `1 bob got "${WELCOME}"`,
+      "2 server: bob joined from peer 1",
+      `2 anon got "${WELCOME}"`,
+      "3 server: peer 2 joined from peer 2",
+      '4 bob got "* peer 2 joined"',
+      '4 bob got "peer 2: hi"',
+      "4 server: peer 2 left",
+      '5 bob got "* peer 2 left"',
+      "5 anon got null",
+      "5 server: bob left",
+      "5 bob got null",
+    ]);
+  }),
+);
+
+Deno.test(
+  "a client that stops reading is dropped as too slow once its backlog is full, and the room hears it",
+  loopTest(function* (loop) {
+    const log: string[] = [];
+    const server = new Server(log, LIMIT, 40);
+    const [sloth, slothConn] = memoryStreamPair({ bufferSize: 8, latency: 1 });
+    const [alice, aliceConn] = memoryStreamPair({ latency: 1 });
+    const sessions = loop.addTask(
+      gather(server.serve(slothConn, "peer 1"), server.serve(aliceConn, "peer 2")),
+    );
+    const slothReader = new StreamReader(sloth);
+    const aliceReader = new StreamReader(alice);
+    yield* expectLine(slothReader, "sloth", log);
+    yield* sloth.sendAll(encoder.encode("sloth\n"));
+    yield* server.joined("sloth");
+    yield* expectLine(aliceReader, "alice", log);
+    yield* alice.sendAll(encoder.encode("alice\n"));
+    yield* server.joined("alice");
+    yield* waitAllTasksBlocked(); // 8 bytes of "* alice joined" fill the sloth's buffer
+    // The sloth reads no more: alice's lines wait in its writer, past its backlog.
+    yield* alice.sendAll(encoder.encode("0123456789\n".repeat(3)));
+    yield* expectLine(aliceReader, "alice", log);
+    yield* alice.shutdown();
+    yield* expectLine(aliceReader, "alice", log);
+    yield* sessions;
+    alice.close();
+    let text = "";
+    for (let chunk; (chunk = yield* sloth.recv(65536)).length > 0;) text += decoder.decode(chunk);
+    log.push(`${loop.time()} sloth got ${JSON.stringify(text)}, then end of stream`);
+    sloth.close();
+    assertEquals(log, [
+      `8 sloth got "${WELCOME}"`, // 8 bytes a millisecond
+      "9 server: sloth joined from peer 1",
+      `9 alice got "${WELCOME}"`,
+      "10 server: alice joined from peer 2",
+      "11 server: sloth dropped: too slow", // 7 + 18 + 18 bytes wait for it: over 40
+      '12 alice got "* sloth dropped: too slow"',
+      "12 server: alice left",
+      "12 alice got null",
+      '12 sloth got "* alice ", then end of stream',
     ]);
   }),
 );
