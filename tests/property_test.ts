@@ -96,6 +96,16 @@ function excused(record: TaskRecord, deadlock: DeadlockError): boolean {
     [...record.children].some((child) => !child.task.done && excused(child, deadlock));
 }
 
+/** The error a task ended with (run() has settled: observing it changes nothing). */
+function outcomeOf(record: TaskRecord): unknown {
+  try {
+    record.task.result();
+    return undefined;
+  } catch (error) {
+    return error;
+  }
+}
+
 function logOf(out: Outcome): string {
   return `log:\n${out.log.join("\n")}`;
 }
@@ -172,11 +182,15 @@ Deno.test("property: each finally block runs exactly once", async () => {
 
 Deno.test("property: every failure reaches exactly one of a joiner, onError and run()", async () => {
   await fc.assert(
-    // Without Tasks handed to gather(), deadline() or moveOnAfter() until a
-    // known defect is fixed (reported): such a Task's error raised while it
-    // is cancelled is consumed, and reaches nothing.
-    fc.asyncProperty(programArb({ fail: 3, gather: 0, taskScopes: false }), async (program) => {
+    // Tasks handed to gather(), deadline() or moveOnAfter() included: they are
+    // claimed at call time, and an error one raises while they cancel it
+    // replaces the cancellation.
+    fc.asyncProperty(programArb({ fail: 3 }), async (program) => {
       const out = await run(program);
+      const handedOverCancellations = new Set<unknown>();
+      for (const r of out.tasks) {
+        if (r.handedOver && r.task.cancelled) handedOverCancellations.add(outcomeOf(r));
+      }
       const reached = new Map<number, string[]>();
       const strays: string[] = [];
       for (const sink of out.sinks) {
@@ -192,6 +206,11 @@ Deno.test("property: every failure reaches exactly one of a joiner, onError and 
             // The loop's own report.
           } else if (error instanceof CancelledError && sink.where === "join") {
             // Joining a cancelled task.
+          } else if (handedOverCancellations.has(error)) {
+            // A Task handed to gather() or a scope, cancelled by the loop (the
+            // stop of run({ until }), a deadlock) while the task awaiting it
+            // was not (in a shield): that task lets the Task's cancellation
+            // escape and ends cancelled, an unobserved failure (loop.ts, by design).
           } else {
             strays.push(`${sink.where}: ${describe(error)}`);
           }
