@@ -963,11 +963,20 @@ function slow(ops: Op[]): boolean {
 
 /**
  * Whether `error` is the outcome of the task (and not, say, the joiner's own
- * cancellation). Not by `result()`, which would observe the task's error.
+ * cancellation, or a scope's expiry). Not by `result()`, which would observe
+ * the task's error, but for a task cancelled before it ran: its outcome is
+ * its own cancellation, which is never reported anyway.
  */
 function isOutcomeOf(record: TaskRecord, error: unknown): boolean {
   if (!record.task.done) return false;
-  if (record.started === 0) return error instanceof CancelledError; // cancelled before it ran
+  if (record.started === 0) {
+    try {
+      record.task.result();
+    } catch (outcome) {
+      return outcome === error;
+    }
+    return false;
+  }
   return record.error === error;
 }
 
