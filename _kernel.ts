@@ -1244,6 +1244,20 @@ class CancelScope {
   caught(error: unknown): boolean {
     return error !== null && error === this.error;
   }
+  /**
+   * A wider cancellation that reached the scope while it was open: one
+   * delivered meanwhile (`override`), or one still pending, which is then
+   * delivered here. A scope about to convert its own expiry throws it instead.
+   */
+  wider(): CancelledError | null {
+    if (this.override !== null) return this.override;
+    const fiber = this.fiber;
+    const pending = fiber.cancelPending;
+    if (pending === null || depthOf(pending) >= this.depth) return null;
+    fiber.cancelPending = null;
+    overrideScopes(fiber.ext!, pending);
+    return pending;
+  }
   /** Ends the scope: its timer is removed and a cancellation not yet delivered withdrawn. */
   close(): void {
     const fiber = this.fiber;
@@ -1681,7 +1695,8 @@ class Timed<T, E> implements Iterator<unknown, T | E, unknown> {
     if (scope === null) throw error;
     scope.close();
     if (!scope.caught(error)) throw error;
-    if (scope.override !== null) throw scope.override; // a wider cancellation came meanwhile
+    const wider = scope.wider(); // a cancel() or an outer expiry came meanwhile: it wins
+    if (wider !== null) throw wider;
     return { value: this.expired(), done: true };
   }
 }

@@ -12,11 +12,15 @@ import {
   interrupt,
   Loop,
   sleep,
+  type Task,
 } from "../loop.ts";
 import { moveOnAfter, shield, taskGroup } from "../scope.ts";
 import { Barrier, Event } from "../sync.ts";
 import fc from "npm:fast-check@3";
 import { BARRIER, execute, programArb } from "./_model.ts";
+
+/** The seed of the properties below in CI. */
+const SEED = 13_101;
 
 /** Races `running` against `ms` of wall time; on a hang, wakes the loop with a task so it can end. */
 async function settles(loop: Loop, running: Promise<void>, ms = 500): Promise<string> {
@@ -165,7 +169,8 @@ Deno.test("property: a task whose cancel() returned true never carries on past a
         }
       }
     }),
-    { numRuns: Number(Deno.args[0] ?? 3000) },
+    // Fixed seeds in CI; `deno test tests/regressions_test.ts -- 20000 random` explores.
+    { numRuns: Number(Deno.args[0] ?? 3000), ...(Deno.args[1] === "random" ? {} : { seed: SEED }) },
   );
 });
 
@@ -360,7 +365,10 @@ Deno.test("property: a barrier releases whole rounds, each with the arrival indi
         `indices returned ${JSON.stringify(out.barrier)}; log:\n${out.log.join("\n")}`,
       );
     }),
-    { numRuns: Number(Deno.args[0] ?? 3000) },
+    {
+      numRuns: Number(Deno.args[0] ?? 3000),
+      ...(Deno.args[1] === "random" ? {} : { seed: SEED + 1 }),
+    },
   );
 });
 
@@ -398,4 +406,39 @@ Deno.test("Barrier.wait() forgets a cancelled waiter at once: the next arrival d
   // It was: "second passed with 1" alone, then the count went to -1 and third deadlocked.
   // Third is the last arrival: it does not park, so it passes before second runs again.
   assertEquals(log, ["first cancelled", "third passed with 1", "second passed with 0"]);
+});
+
+Deno.test("a cancel() that arrives while deadline() awaits the Task it cancelled on expiry is not lost to a timeout", async () => {
+  const log: string[] = [];
+  const loop = new Loop({ virtualTime: true });
+  let victim: Task<void> | null = null;
+  victim = loop.addTask(
+    function* (): Coroutine<void> {
+      const inner = loop.addTask(
+        function* (): Coroutine<void> {
+          try {
+            yield;
+          } finally {
+            // The expiry cancels inner; this task runs before victim resumes.
+            // deno-lint-ignore require-yield -- one step: it only cancels
+            loop.addTask(function* (): Coroutine<void> {
+              log.push(`cancel: ${victim!.cancel()}`);
+            }());
+          }
+        }(),
+      );
+      try {
+        yield* deadline(inner, 0);
+      } catch (error) {
+        log.push(`caught ${(error as Error).name}`);
+        throw error;
+      }
+      log.push("carries on");
+    }(),
+    { name: "victim" },
+  );
+  await loop.run();
+  // It was: "caught TimeoutError", "carries on", and victim ended returned.
+  assertEquals(log, ["cancel: true", "caught CancelledError"]);
+  assert(victim!.cancelled);
 });
