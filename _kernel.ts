@@ -168,8 +168,6 @@ export class Fiber {
 
 /** The state only some fibers need, kept out of `Fiber` to keep a parked task small. */
 class FiberExt {
-  /** How many cancel scopes are open on the fiber (the depth of the innermost). */
-  scopes = 0;
   /**
    * The scope depth at which the innermost open shield began, or -1: a
    * cancellation of that depth or less (the task's own is depth 0) is held.
@@ -749,7 +747,9 @@ export class Kernel {
     else if (failure) this.#failures.add(fiber);
     const ext = fiber.ext;
     if (ext !== null && ext.onEnd !== null) {
-      for (const callback of ext.onEnd.splice(0)) callback(fiber);
+      const callbacks = ext.onEnd;
+      ext.onEnd = null;
+      for (const callback of callbacks) callback(fiber);
     }
     const joiners = fiber.joiners;
     if (joiners !== null && joiners.first !== null) joiners.wakeAll();
@@ -838,7 +838,7 @@ export class Kernel {
         );
       }
     });
-    if (!this.virtual) this.#readClock(); // so that parks record when they happened
+    if (!this.virtual) this.#lastRead = performance.now(); // so that parks record when they happened
   }
 
   /** Lets the host run: its timers, its I/O, other loops (see the header). */
@@ -1222,8 +1222,8 @@ class CancelScope {
   /** `ms` is the scope's time limit, for the reason of its cancellation (NaN: none). */
   constructor(readonly fiber: Fiber, readonly where: string, readonly ms = NaN) {
     const ext = fiber.extra;
-    this.depth = ++ext.scopes;
     this.parent = ext.innermost;
+    this.depth = (this.parent?.depth ?? 0) + 1;
     ext.innermost = this;
   }
   /** The reason its CancelledError carries, made when it is cancelled. */
@@ -1266,7 +1266,6 @@ class CancelScope {
       if (fiber.cancelPending === this.error) fiber.cancelPending = null;
       if (fiber.ext!.held === this.error) fiber.ext!.held = null;
     }
-    fiber.ext!.scopes--;
     fiber.ext!.innermost = this.parent;
   }
 }
@@ -1292,7 +1291,7 @@ export function* shieldRun<T>(awaitable: Awaitable<T>): Coroutine<T> {
   const fiber = currentFiber("shield()");
   const ext = fiber.extra;
   const outer = ext.shieldAt;
-  ext.shieldAt = ext.scopes;
+  ext.shieldAt = ext.innermost?.depth ?? 0;
   const pending = fiber.cancelPending;
   if (pending !== null) { // arrived before the shield, not delivered yet: held too
     fiber.cancelPending = null;
@@ -1374,7 +1373,7 @@ export class Group {
     const start = fiber.ext?.start ?? null;
     if (start !== null) {
       fiber.ext!.start = null;
-      start.state = fiber.state === RETURNED ? 2 : failure ? 2 : 3;
+      start.state = fiber.state === RETURNED || failure ? 2 : 3;
       start.value = fiber.state === RETURNED
         ? new Error(`TaskGroup.start(): task "${fiber.name}" ended without calling ready()`)
         : fiber.value;
@@ -1388,10 +1387,15 @@ export class Group {
 
   /** The first failure: cancels the body (if still running) and every child. */
   fail(): void {
-    if (this.failed) return;
+    if (this.stop(this.scope.reason) && this.phase === 0) this.scope.cancel();
+  }
+
+  /** Cancels the children, once: from now on the group is failing. False if it already was. */
+  stop(reason: unknown): boolean {
+    if (this.failed) return false;
     this.failed = true;
-    this.cancel(this.scope.reason);
-    if (this.phase === 0) this.scope.cancel();
+    this.cancel(reason);
+    return true;
   }
 
   /** Spawns `it` and parks until its `ready(value)` (made by `makeIt`) is called. */
@@ -1453,8 +1457,7 @@ export function* runGroup<T>(
         // A child failed and cancelled the body: its error is in group.errors.
       } else if (isCancelOf(owner, error)) {
         cancelled = error as CancelledError; // the owner is cancelled: so are the children, then it propagates
-        group.failed = true;
-        group.cancel((error as CancelledError).reason);
+        group.stop(cancelled.reason);
       } else {
         group.errors.push(error); // the body failed: like a child's failure
         group.fail();
@@ -1470,10 +1473,7 @@ export function* runGroup<T>(
         if (cancelled === null || depthOf(error as CancelledError) < depthOf(cancelled)) {
           cancelled = error as CancelledError; // the widest one propagates
         }
-        if (!group.failed) {
-          group.failed = true;
-          group.cancel((error as CancelledError).reason);
-        }
+        group.stop((error as CancelledError).reason);
       }
     }
   } finally {
@@ -1571,8 +1571,17 @@ export function iteratorOf(
   );
 }
 
+/**
+ * What a combinator (`gather`, `deadline`, …) runs for one of its arguments:
+ * a generator or other Awaitable as it is; a Task joined, and cancelled and
+ * awaited if the join is cut short.
+ */
+export function owned<T>(awaitable: Awaitable<T>): Awaitable<T> {
+  return awaitable instanceof Task ? joinOrCancel(awaitable) : awaitable;
+}
+
 /** Joins a task; if the join is cut short (a cancellation), cancels the task and waits for it. */
-export function* joinOrCancel<T>(task: Task<T>): Coroutine<T> {
+function* joinOrCancel<T>(task: Task<T>): Coroutine<T> {
   try {
     return yield* task;
   } finally {
@@ -1634,6 +1643,7 @@ export function timed<T, E>(
 class Timed<T, E> implements Iterator<unknown, T | E, unknown> {
   #inner: Iterator<unknown, T, unknown> | null = null;
   #scope: CancelScope | null = null;
+  #closed = false;
 
   constructor(
     readonly where: string,
@@ -1671,29 +1681,31 @@ class Timed<T, E> implements Iterator<unknown, T | E, unknown> {
     try {
       this.#inner?.return?.();
     } finally {
-      this.#scope?.close();
-      this.#scope = null;
+      this.#close();
     }
     return { value: value as T, done: true };
   }
   [Symbol.iterator](): this {
     return this;
   }
+  /** Closes the scope once, however the awaitable ends (a second close would unlink another). */
+  #close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#scope?.close();
+  }
   #open(): void {
     this.#scope = openScope(this.where, this.ms);
-    const awaitable = this.awaitable;
-    this.#inner = (awaitable instanceof Task ? joinOrCancel(awaitable) : awaitable)[
-      Symbol.iterator
-    ]();
+    this.#inner = owned(this.awaitable)[Symbol.iterator]();
   }
   #end(r: IteratorResult<unknown, T>): IteratorResult<unknown, T | E> {
-    this.#scope!.close();
+    this.#close();
     return r;
   }
   #failed(error: unknown): IteratorResult<unknown, T | E> {
     const scope = this.#scope;
     if (scope === null) throw error;
-    scope.close();
+    this.#close();
     if (!scope.caught(error)) throw error;
     const wider = scope.wider(); // a cancel() or an outer expiry came meanwhile: it wins
     if (wider !== null) throw wider;

@@ -36,10 +36,11 @@ import {
   claim,
   type Coroutine,
   currentKernel,
+  type Fiber,
   FOREVER,
   iteratorOf,
-  joinOrCancel,
   Kernel,
+  owned,
   PromiseWait,
   runGroup,
   type RunOptions,
@@ -182,13 +183,13 @@ export class Loop {
     task: Awaitable<T> | Iterator<unknown, T, unknown> | PromiseLike<T>,
     options: TaskOptions = {},
   ): Task<T> {
-    return this.#add("Loop.addTask", task, options);
+    return this.#add("Loop.addTask", task, options).handle as Task<T>;
   }
 
-  #add<T>(where: string, task: unknown, options: TaskOptions): Task<T> {
+  /** Checks the arguments of `where`, then spawns the task. */
+  #add(where: string, task: unknown, options: TaskOptions): Fiber {
     const { name, signal } = checkTaskOptions(`${where}(task, options)`, options);
-    return this.#kernel.spawn(iteratorOf(`${where}(task)`, "task", task), name, signal)
-      .handle as Task<T>;
+    return this.#kernel.spawn(iteratorOf(`${where}(task)`, "task", task), name, signal);
   }
 
   /**
@@ -229,10 +230,9 @@ export class Loop {
     task: Awaitable<T> | Iterator<unknown, T, unknown> | PromiseLike<T>,
     options: TaskOptions = {},
   ): Promise<T> {
-    let fiber;
+    let fiber: Fiber;
     try {
-      const { name, signal } = checkTaskOptions("Loop.submit(task, options)", options);
-      fiber = this.#kernel.spawn(iteratorOf("Loop.submit(task)", "task", task), name, signal);
+      fiber = this.#add("Loop.submit", task, options);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -317,7 +317,7 @@ export class Loop {
     if (this.#kernel.running) {
       throw new Error("Loop.runTask(): this loop is already running");
     }
-    const added = this.#add<T>("Loop.runTask", task, options ?? {});
+    const added = this.#add("Loop.runTask", task, options ?? {}).handle as Task<T>;
     await this.run();
     return added.result();
   }
@@ -601,7 +601,7 @@ function gatherAll(awaitables: readonly Awaitable<unknown>[]): Coroutine<unknown
 }
 
 function* collect(awaitable: Awaitable<unknown>, results: unknown[], i: number): Coroutine<void> {
-  results[i] = yield* (awaitable instanceof Task ? joinOrCancel(awaitable) : awaitable);
+  results[i] = yield* owned(awaitable);
 }
 
 /**

@@ -33,7 +33,7 @@ import {
   type Coroutine,
   Group,
   iteratorOf,
-  joinOrCancel,
+  owned,
   runGroup,
   shieldRun,
   Task,
@@ -337,7 +337,7 @@ function* settle(
   i: number,
 ): Coroutine<void> {
   try {
-    const value = yield* (awaitable instanceof Task ? joinOrCancel(awaitable) : awaitable);
+    const value = yield* owned(awaitable);
     results[i] = { status: "fulfilled", value };
   } catch (reason) {
     results[i] = { status: "rejected", reason };
