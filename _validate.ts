@@ -98,3 +98,10 @@ export function checkAwaitable(where: string, value: unknown): void {
     throw new TypeError(`${where}: 'awaitable' must be an Awaitable, received ${show(value)}`);
   }
 }
+
+/** Checks the `bytes` argument of `where`: a Uint8Array. */
+export function checkBytes(where: string, bytes: unknown): void {
+  if (!(bytes instanceof Uint8Array)) {
+    throw new TypeError(`${where}: 'bytes' must be a Uint8Array, received ${show(bytes)}`);
+  }
+}

@@ -79,7 +79,7 @@
 
 import { type Coroutine, WaitQueue } from "./_kernel.ts";
 import { sleep } from "./loop.ts";
-import { checkCount, show } from "./_validate.ts";
+import { checkBytes, checkCount, show } from "./_validate.ts";
 
 /**
  * The transports an `AIOSocket` speaks: TCP, unix domain sockets, or TLS over
@@ -1512,12 +1512,6 @@ async function handshake(connecting: Promise<Deno.TlsConn>): Promise<Deno.TlsCon
     throw error;
   }
   return conn;
-}
-
-function checkBytes(where: string, bytes: unknown): void {
-  if (!(bytes instanceof Uint8Array)) {
-    throw new TypeError(`${where}: 'bytes' must be a Uint8Array, received ${show(bytes)}`);
-  }
 }
 
 /** Shows an address in an error message: plain objects as JSON. */

@@ -74,7 +74,7 @@
 import { type Awaitable, type Coroutine, currentKernel, type Task, WaitQueue } from "./_kernel.ts";
 import { Loop, sleepUntil } from "./loop.ts";
 import type { ByteStream } from "./stream.ts";
-import { checkCount, checkMs, show } from "./_validate.ts";
+import { checkBytes, checkCount, checkMs, show } from "./_validate.ts";
 
 /** Options for `memoryStreamPair()`. */
 export interface MemoryStreamPairOptions {
@@ -662,12 +662,6 @@ export function memoryStreamPair(
     );
   }
   return makePair(checked);
-}
-
-function checkBytes(where: string, bytes: unknown): void {
-  if (!(bytes instanceof Uint8Array)) {
-    throw new TypeError(`${where}: 'bytes' must be a Uint8Array, received ${show(bytes)}`);
-  }
 }
 
 /** Options for `loopTest()`. */
